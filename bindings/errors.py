@@ -1,0 +1,68 @@
+"""Exceptions raised by vmsched. Catch exactly what you mean.
+
+Every message names the parameter and the bad value. An operation that raises leaves the state
+exactly as it was.
+"""
+
+
+class VmschedError(Exception):
+    """Base class of every error vmsched raises on purpose."""
+
+
+class InvalidRequest(VmschedError, ValueError):
+    """A request or argument is malformed: wrong type, shape, sign, NaN, out of range."""
+
+
+class InvalidInventory(VmschedError, ValueError):
+    """An inventory record breaks Placement's rules (e.g. reserved > total, ratio <= 0)."""
+
+
+class UnknownKey(VmschedError, KeyError):
+    """Base of the "no such thing" errors; str() is the plain message (not KeyError's repr)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownHost(UnknownKey):
+    """A host index or name that the fleet does not have."""
+
+
+class UnknownVM(UnknownKey):
+    """A VM handle that is not allocated (never was, or already released)."""
+
+
+class UnknownResource(UnknownKey):
+    """A resource class name that the fleet does not track."""
+
+
+class DoesNotFit(VmschedError):
+    """A well-formed request that the capacity rules refuse. A result, not a malfunction."""
+
+
+class InsufficientCapacity(DoesNotFit):
+    """The request does not fit on the host it was sent to.
+
+    Attributes: host, resource (class name), rule ("capacity", "min_unit", "max_unit",
+    "step_size"), amount (requested), limit (the bound it broke).
+    """
+
+    def __init__(self, message, *, host=None, resource=None, rule=None, amount=None, limit=None):
+        super().__init__(message)
+        self.host = host
+        self.resource = resource
+        self.rule = rule
+        self.amount = amount
+        self.limit = limit
+
+
+class NoValidHost(DoesNotFit):
+    """No host passes every filter. `eliminated` maps filter name to hosts it removed."""
+
+    def __init__(self, message, *, eliminated=None):
+        super().__init__(message)
+        self.eliminated = dict(eliminated or {})
+
+
+class InvariantViolation(VmschedError, AssertionError):
+    """check_invariants() found engine state that breaks a documented invariant (a bug)."""

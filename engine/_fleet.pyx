@@ -1,0 +1,710 @@
+# cython: language_level=3
+"""Fleet state with OpenStack Placement's overcommit accounting, exact and in native code.
+
+Per host h and resource class r (both dense indices) the fleet keeps one inventory record::
+
+    capacity[h, r] = int((total - reserved) * allocation_ratio)
+
+A request (one whole amount per class; 0 means "does not ask for this class") fits on h iff,
+for every class it asks for::
+
+    used + amount <= capacity,  min_unit <= amount <= max_unit,  amount % step_size == 0
+
+Allocation is all-or-nothing across classes. Changing an inventory never evicts: `used` may then
+exceed `capacity`, and the fit rule admits nothing that asks for more of that class. A resize
+checks capacity only for the classes that grow, so shrinking is always possible.
+
+VMs live in slots of a VM table; `allocate` returns the slot (the VM handle) and `release`
+frees it for reuse, last freed first (like file descriptors). Tenants are any int or str; they
+get dense codes in first-use order.
+
+The public wrapper is `vmsched.Fleet` (a subclass adding constructors and tables). Methods
+here validate scalars natively, so that the low-latency calls stay below a microsecond, and
+raise `vmsched.errors` exceptions with the state unchanged.
+"""
+
+import numbers
+
+import numpy as np
+
+cimport cython
+from libc.stdint cimport INT64_MAX
+
+from vmsched.engine._types cimport amount_t, index_t, ratio_t, unit_t
+from vmsched.engine import dtypes
+from vmsched.errors import (
+    InsufficientCapacity,
+    InvalidRequest,
+    InvariantViolation,
+    UnknownHost,
+    UnknownVM,
+)
+
+cdef extern from *:
+    """
+    #ifndef VMSCHED_DEBUG
+    #define VMSCHED_DEBUG 0
+    #endif
+    """
+    int VMSCHED_DEBUG
+
+#: True when this extension was built with VMSCHED_DEBUG=1 (bounds checks on).
+DEBUG_BUILD = bool(VMSCHED_DEBUG)
+
+cdef amount_t MAX_AMOUNT = dtypes.MAX_AMOUNT
+cdef Py_ssize_t MAX_INDEX = dtypes.MAX_INDEX
+cdef Py_ssize_t INITIAL_VM_SLOTS = 1024
+
+FIT_RULES = {
+    OVER_CAPACITY: "capacity",
+    BELOW_MIN_UNIT: "min_unit",
+    ABOVE_MAX_UNIT: "max_unit",
+    OFF_STEP: "step_size",
+}
+
+
+cdef inline amount_t capacity_of(amount_t total, amount_t reserved, ratio_t ratio) noexcept nogil:
+    """Placement's capacity: int((total - reserved) * allocation_ratio), truncated to zero."""
+    return <amount_t>(<double>(total - reserved) * ratio)
+
+
+cdef inline amount_t read_amount(object value, str what) except -1:
+    """A whole amount 0 <= value <= MAX_AMOUNT from a Python or NumPy integer."""
+    cdef amount_t amount
+    if type(value) is not int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise InvalidRequest(f"{what} = {value!r} is not a whole number")
+        value = int(value)
+    try:
+        amount = value
+    except OverflowError:
+        raise InvalidRequest(f"{what} = {value!r} is out of range [0, 2**53]") from None
+    if amount < 0:
+        raise InvalidRequest(f"{what} = {value!r} is negative")
+    if amount > MAX_AMOUNT:
+        raise InvalidRequest(f"{what} = {value!r} is out of range [0, 2**53]")
+    return amount
+
+
+cdef inline Py_ssize_t read_index(object value, str what) except? -1:
+    """An integer index (any sign; the caller checks the range) from a Python or NumPy int."""
+    if type(value) is not int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise InvalidRequest(f"{what} = {value!r} is not an integer index")
+        value = int(value)
+    if value < -MAX_INDEX - 1 or value > MAX_INDEX:
+        return -MAX_INDEX - 1  # out of every valid range; the caller reports it
+    return value
+
+
+def _readonly(array):
+    """A read-only NumPy view of engine state (writing through it raises ValueError)."""
+    view = np.asarray(array)
+    view.flags.writeable = False
+    return view
+
+
+cdef class FleetState:
+    """Hosts x resource classes inventories, the VM table and per-tenant totals.
+
+    Parameters (already validated and converted by `vmsched.Fleet`):
+    resources: tuple of class names; total, reserved, max_unit: int64 [n_hosts, n_resources];
+    allocation_ratio: float64, min_unit and step_size: int32, of the same shape.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.n_hosts = 0
+        self.n_resources = 0
+        self.resources = ()
+        self._tenant_codes = {}
+        self._tenant_ids = []
+
+    def __init__(self, resources, total, reserved, allocation_ratio, min_unit, max_unit,
+                 step_size):
+        total = np.asarray(total)
+        if total.ndim != 2 or total.shape[0] < 1 or total.shape[1] < 1:
+            raise InvalidRequest(f"total has shape {total.shape}; expected (n_hosts >= 1, "
+                                 f"n_resources >= 1)")
+        self.resources = tuple(resources)
+        if len(self.resources) != total.shape[1]:
+            raise InvalidRequest(f"{len(self.resources)} resource names for "
+                                 f"{total.shape[1]} columns of total")
+        if total.shape[0] > MAX_INDEX:
+            raise InvalidRequest(f"n_hosts = {total.shape[0]} is above {MAX_INDEX}")
+        self.n_hosts, self.n_resources = total.shape[0], total.shape[1]
+        shape = (self.n_hosts, self.n_resources)
+        self._total = self._copy_field("total", total, dtypes.AMOUNT, shape)
+        self._reserved = self._copy_field("reserved", reserved, dtypes.AMOUNT, shape)
+        self._allocation_ratio = self._copy_field("allocation_ratio", allocation_ratio,
+                                                  dtypes.RATIO, shape)
+        self._min_unit = self._copy_field("min_unit", min_unit, dtypes.UNIT, shape)
+        self._max_unit = self._copy_field("max_unit", max_unit, dtypes.AMOUNT, shape)
+        self._step_size = self._copy_field("step_size", step_size, dtypes.UNIT, shape)
+        self._used = np.zeros(shape, dtypes.AMOUNT)
+        self._free = np.zeros(shape, dtypes.AMOUNT)
+        self._host_vm_count = np.zeros(self.n_hosts, dtypes.INDEX)
+        self._recompute_free(0, self.n_hosts)
+        self._min_unit_max = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._max_unit_min = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._step_all_one = np.zeros(self.n_resources, np.uint8)
+        self._recompute_unit_bounds()
+        self._request = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._init_vm_table(INITIAL_VM_SLOTS)
+        self._tenant_used = np.zeros((4, self.n_resources), dtypes.AMOUNT)
+
+    @staticmethod
+    def _copy_field(str name, value, dtype, shape):
+        array = np.asarray(value)
+        if array.dtype != dtype or array.shape != shape:
+            raise InvalidRequest(f"{name} must be {dtype} of shape {shape}, "
+                                 f"got {array.dtype} of shape {array.shape}")
+        return np.array(array, dtype=dtype, order="C", copy=True)
+
+    def _init_vm_table(self, Py_ssize_t n_slots):
+        self._vm_host = np.full(n_slots, -1, dtypes.INDEX)
+        self._vm_tenant = np.zeros(n_slots, dtypes.INDEX)
+        self._vm_request = np.zeros((n_slots, self.n_resources), dtypes.AMOUNT)
+        self._free_slots = np.zeros(n_slots, dtypes.INDEX)
+        self._n_free_slots = 0
+        self.slot_high_water = 0
+        self.n_vms = 0
+
+    cdef void _recompute_free(self, Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
+        """free = int((total - reserved) * allocation_ratio) - used for hosts [first, stop)."""
+        cdef Py_ssize_t h, r
+        for h in range(first, stop):
+            for r in range(self.n_resources):
+                self._free[h, r] = capacity_of(self._total[h, r], self._reserved[h, r],
+                                               self._allocation_ratio[h, r]) - self._used[h, r]
+
+    cdef void _recompute_unit_bounds(self) noexcept nogil:
+        cdef Py_ssize_t h, r
+        for r in range(self.n_resources):
+            self._min_unit_max[r] = self._min_unit[0, r]
+            self._max_unit_min[r] = self._max_unit[0, r]
+            self._step_all_one[r] = True
+            for h in range(self.n_hosts):
+                self._min_unit_max[r] = max(self._min_unit_max[r], self._min_unit[h, r])
+                self._max_unit_min[r] = min(self._max_unit_min[r], self._max_unit[h, r])
+                self._step_all_one[r] &= self._step_size[h, r] == 1
+
+    # ---------------------------------------------------------------- reading arguments
+
+    cdef int read_request(self, object request, str name) except -1:
+        """Fill the scratch request from one whole amount per resource class."""
+        cdef Py_ssize_t r, n = self.n_resources
+        cdef amount_t total_amount = 0
+        if type(request) is not tuple and type(request) is not list:
+            if isinstance(request, np.ndarray):
+                if request.dtype.kind not in "iu":
+                    raise InvalidRequest(f"{name} has dtype {request.dtype}; amounts are "
+                                         f"whole numbers")
+                request = request.tolist()
+            elif isinstance(request, (str, bytes)) or not hasattr(request, "__len__"):
+                raise InvalidRequest(f"{name} = {request!r} is not a sequence of amounts")
+            else:
+                request = list(request)
+        if len(request) != n:
+            raise InvalidRequest(f"{name} has {len(request)} amounts; this fleet has {n} "
+                                 f"resource classes {self.resources}")
+        for r in range(n):
+            self._request[r] = read_amount(request[r], f"{name}[{self.resources[r]}]")
+            total_amount += self._request[r]
+        if total_amount == 0:
+            raise InvalidRequest(f"{name} = {request!r} asks for no resource")
+        return 0
+
+    cdef index_t read_host(self, object host) except -1:
+        cdef Py_ssize_t h = read_index(host, "host")
+        if h < 0 or h >= self.n_hosts:
+            raise UnknownHost(f"host {host!r} is not in this fleet of {self.n_hosts} hosts")
+        return <index_t>h
+
+    cdef index_t read_vm(self, object vm) except -1:
+        cdef Py_ssize_t v = read_index(vm, "vm")
+        if v < 0 or v >= self.slot_high_water or self._vm_host[v] < 0:
+            raise UnknownVM(f"vm {vm!r} is not allocated")
+        return <index_t>v
+
+    cdef index_t tenant_code(self, object tenant) except -1:
+        """The dense code of a tenant id (int or str), assigned on first use."""
+        cdef object code = self._tenant_codes.get(tenant) if type(tenant) in (int, str) else None
+        if code is not None:
+            return code
+        if type(tenant) is not str:
+            if isinstance(tenant, (bool, np.bool_)) or not isinstance(tenant, numbers.Integral):
+                raise InvalidRequest(f"tenant = {tenant!r} is neither an int nor a str")
+            tenant = int(tenant)
+            code = self._tenant_codes.get(tenant)
+            if code is not None:
+                return code
+        code = len(self._tenant_ids)
+        if code >= self._tenant_used.shape[0]:
+            grown = np.zeros((2 * self._tenant_used.shape[0], self.n_resources), dtypes.AMOUNT)
+            grown[:self._tenant_used.shape[0]] = self._tenant_used
+            self._tenant_used = grown
+        self._tenant_codes[tenant] = code
+        self._tenant_ids.append(tenant)
+        return code
+
+    # ---------------------------------------------------------------- native core
+
+    cdef FitFailure fit_failure(self, index_t host, const amount_t* request,
+                                Py_ssize_t* resource) noexcept nogil:
+        """Which rule, for which class (written to resource), refuses the request on host."""
+        cdef Py_ssize_t r
+        cdef amount_t amount
+        for r in range(self.n_resources):
+            amount = request[r]
+            if amount == 0:
+                continue
+            resource[0] = r
+            if amount > self._free[host, r]:
+                return OVER_CAPACITY
+            if amount < self._min_unit[host, r]:
+                return BELOW_MIN_UNIT
+            if amount > self._max_unit[host, r]:
+                return ABOVE_MAX_UNIT
+            if amount % self._step_size[host, r] != 0:
+                return OFF_STEP
+        return FITS
+
+    cdef bint host_fits(self, index_t host, const amount_t* request) noexcept nogil:
+        cdef Py_ssize_t offset = host * self.n_resources
+        return row_fits(request, &self._free[0, 0] + offset, &self._min_unit[0, 0] + offset,
+                        &self._max_unit[0, 0] + offset, &self._step_size[0, 0] + offset,
+                        self.n_resources)
+
+    cdef index_t commit(self, index_t host, const amount_t* request, index_t tenant) except -1:
+        """Record a VM on host (the caller checked that it fits); return its slot."""
+        cdef Py_ssize_t r
+        cdef index_t vm
+        if self._n_free_slots > 0:
+            self._n_free_slots -= 1
+            vm = self._free_slots[self._n_free_slots]
+        else:
+            if self.slot_high_water == self._vm_host.shape[0]:
+                self._grow_vm_table()
+            vm = <index_t>self.slot_high_water
+            self.slot_high_water += 1
+        self._vm_host[vm] = host
+        self._vm_tenant[vm] = tenant
+        for r in range(self.n_resources):
+            self._vm_request[vm, r] = request[r]
+            self._used[host, r] += request[r]
+            self._free[host, r] -= request[r]
+            self._tenant_used[tenant, r] += request[r]
+        self._host_vm_count[host] += 1
+        self.n_vms += 1
+        return vm
+
+    cdef void uncommit(self, index_t vm) noexcept nogil:
+        """Free a live VM's slot and give its resources back."""
+        cdef Py_ssize_t r
+        cdef index_t host = self._vm_host[vm], tenant = self._vm_tenant[vm]
+        for r in range(self.n_resources):
+            self._used[host, r] -= self._vm_request[vm, r]
+            self._free[host, r] += self._vm_request[vm, r]
+            self._tenant_used[tenant, r] -= self._vm_request[vm, r]
+            self._vm_request[vm, r] = 0
+        self._host_vm_count[host] -= 1
+        self._vm_host[vm] = -1
+        self._free_slots[self._n_free_slots] = vm
+        self._n_free_slots += 1
+        self.n_vms -= 1
+
+    def _grow_vm_table(self):
+        cdef Py_ssize_t old = self._vm_host.shape[0]
+        cdef Py_ssize_t new = min(2 * old, MAX_INDEX)
+        if new <= old:
+            raise MemoryError(f"the VM table is full ({old} slots)")
+        vm_host = np.full(new, -1, dtypes.INDEX)
+        vm_host[:old] = self._vm_host
+        vm_tenant = np.zeros(new, dtypes.INDEX)
+        vm_tenant[:old] = self._vm_tenant
+        vm_request = np.zeros((new, self.n_resources), dtypes.AMOUNT)
+        vm_request[:old] = self._vm_request
+        free_slots = np.zeros(new, dtypes.INDEX)
+        free_slots[:old] = self._free_slots
+        self._vm_host, self._vm_tenant = vm_host, vm_tenant
+        self._vm_request, self._free_slots = vm_request, free_slots
+
+    # ---------------------------------------------------------------- operations
+
+    def allocate(self, host, request, tenant=0):
+        """Allocate a VM on `host`, all-or-nothing across resource classes; return its handle.
+
+        request: one whole amount per resource class (vCPUs, MiB, GiB, ...; 0 = not asked).
+        Raises InsufficientCapacity (naming the class and rule) if it does not fit; the
+        state is then unchanged.
+        """
+        cdef index_t h = self.read_host(host)
+        self.read_request(request, "request")
+        cdef Py_ssize_t r = 0
+        cdef FitFailure failure = self.fit_failure(h, &self._request[0], &r)
+        if failure != FITS:
+            raise self._fit_error(h, r, failure, self._request[r])
+        # A new tenant is registered only once the VM is known to fit.
+        return self.commit(h, &self._request[0], self.tenant_code(tenant))
+
+    def release(self, vm):
+        """Release a VM: its resources return to its host and tenant, its handle is freed."""
+        self.uncommit(self.read_vm(vm))
+
+    def resize(self, vm, request):
+        """Change a live VM's allocation in place, all-or-nothing.
+
+        Every class asked for must satisfy min_unit, max_unit and step_size; capacity is
+        checked only for classes that grow (used - old + new <= capacity), so a shrink is
+        always admitted, even on a host that is over capacity.
+        """
+        cdef index_t v = self.read_vm(vm)
+        self.read_request(request, "request")
+        cdef index_t h = self._vm_host[v], t = self._vm_tenant[v]
+        cdef Py_ssize_t r
+        cdef amount_t new, old
+        cdef FitFailure failure = FITS
+        for r in range(self.n_resources):
+            new = self._request[r]
+            old = self._vm_request[v, r]
+            if new == 0:
+                continue
+            if new > old and new - old > self._free[h, r]:
+                failure = OVER_CAPACITY
+            elif new < self._min_unit[h, r]:
+                failure = BELOW_MIN_UNIT
+            elif new > self._max_unit[h, r]:
+                failure = ABOVE_MAX_UNIT
+            elif new % self._step_size[h, r] != 0:
+                failure = OFF_STEP
+            if failure != FITS:
+                raise self._fit_error(h, r, failure, new)
+        for r in range(self.n_resources):
+            new = self._request[r]
+            old = self._vm_request[v, r]
+            self._used[h, r] += new - old
+            self._free[h, r] -= new - old
+            self._tenant_used[t, r] += new - old
+            self._vm_request[v, r] = new
+
+    def fit_error(self, host, request):
+        """None if `request` fits on `host` now, else the InsufficientCapacity it would raise."""
+        cdef index_t h = self.read_host(host)
+        self.read_request(request, "request")
+        cdef Py_ssize_t r = 0
+        cdef FitFailure failure = self.fit_failure(h, &self._request[0], &r)
+        return None if failure == FITS else self._fit_error(h, r, failure, self._request[r])
+
+    def _fit_error(self, index_t h, Py_ssize_t r, FitFailure failure, amount_t amount):
+        rule = FIT_RULES[failure]
+        name = self.resources[r]
+        if failure == OVER_CAPACITY:
+            limit = self._free[h, r]
+            text = (f"host {h}: {name} request {amount} exceeds the free capacity {limit} "
+                    f"(used {self._used[h, r]} of capacity {limit + self._used[h, r]})")
+        else:
+            limit = {BELOW_MIN_UNIT: self._min_unit[h, r],
+                     ABOVE_MAX_UNIT: self._max_unit[h, r],
+                     OFF_STEP: self._step_size[h, r]}[failure]
+            relation = {BELOW_MIN_UNIT: "is below", ABOVE_MAX_UNIT: "is above",
+                        OFF_STEP: "is not a multiple of"}[failure]
+            text = f"host {h}: {name} request {amount} {relation} {rule} {limit}"
+        return InsufficientCapacity(text, host=h, resource=name, rule=rule, amount=amount,
+                                    limit=limit)
+
+    def fits(self, request, out=None):
+        """Boolean mask [n_hosts]: where `request` fits now (Placement's rule, every class).
+
+        out: an optional bool array of shape (n_hosts,) to write into (and return).
+        """
+        self.read_request(request, "request")
+        if out is None:
+            out = np.empty(self.n_hosts, dtype=np.bool_)
+        elif (not isinstance(out, np.ndarray) or out.dtype != np.bool_
+              or out.shape != (self.n_hosts,) or not out.flags.c_contiguous
+              or not out.flags.writeable):
+            raise InvalidRequest(f"out must be a writeable contiguous bool array of shape "
+                                 f"({self.n_hosts},)")
+        cdef unsigned char[::1] mask = out.view(np.uint8)
+        self._fit_mask(&self._request[0], &mask[0])
+        return out
+
+    cdef void _fit_mask(self, const amount_t* request, unsigned char* mask) noexcept nogil:
+        cdef Py_ssize_t h, r, n_res = self.n_resources, n_asked = 0
+        cdef const amount_t* free = &self._free[0, 0]
+        cdef const unit_t* min_unit = &self._min_unit[0, 0]
+        cdef const amount_t* max_unit = &self._max_unit[0, 0]
+        cdef const unit_t* step_size = &self._step_size[0, 0]
+        cdef bint units_pass_everywhere = True
+        cdef Py_ssize_t asked[64]
+        cdef amount_t amount
+        cdef unsigned char ok
+        for r in range(n_res):
+            amount = request[r]
+            if amount == 0:
+                continue
+            if (amount < self._min_unit_max[r] or amount > self._max_unit_min[r]
+                    or not self._step_all_one[r]):
+                units_pass_everywhere = False
+            if n_asked < 64:
+                asked[n_asked] = r
+            n_asked += 1
+        cdef const amount_t* row
+        if units_pass_everywhere and n_asked <= 4:
+            # Only capacity can refuse: compare up to four asked classes with free, branch-free
+            # (padding repeats the first class, which changes nothing).
+            for r in range(n_asked, 4):
+                asked[r] = asked[0]
+            for h in range(self.n_hosts):
+                row = free + h * n_res
+                mask[h] = ((request[asked[0]] <= row[asked[0]])
+                           & (request[asked[1]] <= row[asked[1]])
+                           & (request[asked[2]] <= row[asked[2]])
+                           & (request[asked[3]] <= row[asked[3]]))
+            return
+        if units_pass_everywhere and n_asked <= 64:
+            for h in range(self.n_hosts):
+                ok = 1
+                for r in range(n_asked):
+                    ok &= request[asked[r]] <= free[h * n_res + asked[r]]
+                mask[h] = ok
+            return
+        for h in range(self.n_hosts):
+            mask[h] = row_fits(request, free + h * n_res, min_unit + h * n_res,
+                               max_unit + h * n_res, step_size + h * n_res, n_res)
+
+    def replace_inventory(self, hosts, Py_ssize_t resource, total, reserved, allocation_ratio,
+                          min_unit, max_unit, step_size):
+        """Overwrite the inventory of `resource` on `hosts` (1-D arrays, one entry per host).
+
+        Values must already be valid (vmsched.Fleet.set_inventory checks them). Nothing is
+        evicted: `used` is kept, and may now exceed `capacity`.
+        """
+        if resource < 0 or resource >= self.n_resources:
+            raise InvalidRequest(f"resource index {resource} is out of range")
+        cdef const index_t[::1] host_idx = np.ascontiguousarray(hosts, dtypes.INDEX)
+        cdef Py_ssize_t n = host_idx.shape[0], i, h
+        fields = [np.ascontiguousarray(total, dtypes.AMOUNT),
+                  np.ascontiguousarray(reserved, dtypes.AMOUNT),
+                  np.ascontiguousarray(allocation_ratio, dtypes.RATIO),
+                  np.ascontiguousarray(min_unit, dtypes.UNIT),
+                  np.ascontiguousarray(max_unit, dtypes.AMOUNT),
+                  np.ascontiguousarray(step_size, dtypes.UNIT)]
+        for field in fields:
+            if field.shape != (n,):
+                raise InvalidRequest(f"inventory fields must have shape ({n},), got "
+                                     f"{field.shape}")
+        for i in range(n):
+            if host_idx[i] < 0 or host_idx[i] >= self.n_hosts:
+                raise UnknownHost(f"host {host_idx[i]} is not in this fleet of "
+                                  f"{self.n_hosts} hosts")
+        cdef const amount_t[::1] total_v = fields[0], reserved_v = fields[1], max_v = fields[4]
+        cdef const ratio_t[::1] ratio_v = fields[2]
+        cdef const unit_t[::1] min_v = fields[3], step_v = fields[5]
+        for i in range(n):
+            h = host_idx[i]
+            self._total[h, resource] = total_v[i]
+            self._reserved[h, resource] = reserved_v[i]
+            self._allocation_ratio[h, resource] = ratio_v[i]
+            self._min_unit[h, resource] = min_v[i]
+            self._max_unit[h, resource] = max_v[i]
+            self._step_size[h, resource] = step_v[i]
+            self._free[h, resource] = capacity_of(total_v[i], reserved_v[i], ratio_v[i]) \
+                - self._used[h, resource]
+        self._recompute_unit_bounds()
+
+    # ---------------------------------------------------------------- views
+
+    @property
+    def total(self):
+        """Physical amount per host and class (pCPUs, MiB, GiB), int64 [n_hosts, n_res]."""
+        return _readonly(self._total)
+
+    @property
+    def reserved(self):
+        """Amount kept back for the host itself, int64 [n_hosts, n_res]."""
+        return _readonly(self._reserved)
+
+    @property
+    def allocation_ratio(self):
+        """Overcommit factor per host and class, float64 [n_hosts, n_res]."""
+        return _readonly(self._allocation_ratio)
+
+    @property
+    def min_unit(self):
+        return _readonly(self._min_unit)
+
+    @property
+    def max_unit(self):
+        return _readonly(self._max_unit)
+
+    @property
+    def step_size(self):
+        return _readonly(self._step_size)
+
+    @property
+    def capacity(self):
+        """int((total - reserved) * allocation_ratio), int64 [n_hosts, n_res] (a new array)."""
+        return np.asarray(self._free) + np.asarray(self._used)
+
+    @property
+    def free(self):
+        """capacity - used, int64 [n_hosts, n_res]; negative while over capacity."""
+        return _readonly(self._free)
+
+    @property
+    def used(self):
+        """Sum of the allocations on each host, int64 [n_hosts, n_res]."""
+        return _readonly(self._used)
+
+    @property
+    def host_vm_count(self):
+        """Number of VMs on each host, int32 [n_hosts]."""
+        return _readonly(self._host_vm_count)
+
+    @property
+    def vm_host(self):
+        """Host of each VM slot, -1 for a free slot, int32 [slot_high_water]."""
+        return _readonly(self._vm_host[:self.slot_high_water])
+
+    @property
+    def vm_request(self):
+        """Allocation of each VM slot (zeros when free), int64 [slot_high_water, n_res]."""
+        return _readonly(self._vm_request[:self.slot_high_water])
+
+    @property
+    def vm_tenant_code(self):
+        """Dense tenant code of each VM slot, int32 [slot_high_water]."""
+        return _readonly(self._vm_tenant[:self.slot_high_water])
+
+    @property
+    def tenant_ids(self):
+        """Tenant ids in code order (a copy)."""
+        return list(self._tenant_ids)
+
+    @property
+    def tenant_used(self):
+        """Allocated totals per tenant code and class, int64 [n_tenants, n_res]."""
+        return _readonly(self._tenant_used[:len(self._tenant_ids)])
+
+    def live_vms(self):
+        """Handles of the allocated VMs, ascending, int32."""
+        return np.flatnonzero(np.asarray(self.vm_host) >= 0).astype(dtypes.INDEX)
+
+    def free_slot_stack(self):
+        """Released slots in reuse order (the last one is handed out next), int32 copy."""
+        return np.array(self._free_slots[:self._n_free_slots], dtype=dtypes.INDEX)
+
+    def nbytes(self):
+        """Bytes of engine state: {'hosts', 'vm_slots', 'tenants', 'per_host',
+        'per_host_per_resource', 'per_vm_slot', 'n_vm_slots'}."""
+        host_arrays = [self._total, self._reserved, self._allocation_ratio, self._min_unit,
+                       self._max_unit, self._step_size, self._free, self._used,
+                       self._host_vm_count]
+        vm_arrays = [self._vm_host, self._vm_tenant, self._vm_request, self._free_slots]
+        hosts = sum(np.asarray(a).nbytes for a in host_arrays)
+        vm_slots = sum(np.asarray(a).nbytes for a in vm_arrays)
+        n_slots = self._vm_host.shape[0]
+        return {
+            "hosts": hosts,
+            "vm_slots": vm_slots,
+            "tenants": np.asarray(self._tenant_used).nbytes,
+            "per_host": hosts / self.n_hosts,
+            "per_host_per_resource": hosts / (self.n_hosts * self.n_resources),
+            "per_vm_slot": vm_slots / n_slots,
+            "n_vm_slots": n_slots,
+        }
+
+    # ---------------------------------------------------------------- invariants
+
+    def check_invariants(self):
+        """Recompute every derived quantity from first principles; raise InvariantViolation."""
+        total, reserved = np.asarray(self._total), np.asarray(self._reserved)
+        ratio = np.asarray(self._allocation_ratio)
+        expected_capacity = ((total - reserved).astype(np.float64) * ratio).astype(np.int64)
+        problems = []
+        if not np.array_equal(expected_capacity - np.asarray(self._used), np.asarray(self._free)):
+            problems.append("free != int((total - reserved) * allocation_ratio) - used")
+        if (not np.array_equal(np.asarray(self._min_unit).max(axis=0),
+                               np.asarray(self._min_unit_max))
+                or not np.array_equal(np.asarray(self._max_unit).min(axis=0),
+                                      np.asarray(self._max_unit_min))
+                or not np.array_equal((np.asarray(self._step_size) == 1).all(axis=0),
+                                      np.asarray(self._step_all_one).astype(bool))):
+            problems.append("per-class unit bounds are stale")
+        if (total < 0).any() or (reserved < 0).any() or (reserved > total).any():
+            problems.append("inventory outside 0 <= reserved <= total")
+        high = self.slot_high_water
+        vm_host = np.asarray(self._vm_host[:high])
+        vm_request = np.asarray(self._vm_request[:high])
+        vm_tenant = np.asarray(self._vm_tenant[:high])
+        live = vm_host >= 0
+        if (vm_request < 0).any() or (np.asarray(self._used) < 0).any():
+            problems.append("negative allocation")
+        if (vm_request[~live] != 0).any():
+            problems.append("a free slot holds an allocation")
+        used = np.zeros_like(np.asarray(self._used))
+        np.add.at(used, vm_host[live], vm_request[live])
+        if not np.array_equal(used, np.asarray(self._used)):
+            problems.append("used != sum of the requests of the host's VMs")
+        counts = np.bincount(vm_host[live], minlength=self.n_hosts)
+        if not np.array_equal(counts, np.asarray(self._host_vm_count)):
+            problems.append("host_vm_count != number of VMs on the host")
+        n_tenants = len(self._tenant_ids)
+        tenant_used = np.zeros((n_tenants, self.n_resources), np.int64)
+        np.add.at(tenant_used, vm_tenant[live], vm_request[live])
+        if not np.array_equal(tenant_used, np.asarray(self._tenant_used[:n_tenants])):
+            problems.append("tenant_used != sum of the requests of the tenant's VMs")
+        if (np.asarray(self._tenant_used[n_tenants:]) != 0).any():
+            problems.append("an unassigned tenant code holds usage")
+        free = np.asarray(self._free_slots[:self._n_free_slots])
+        if (len(np.unique(free)) != len(free) or set(free.tolist())
+                != set(np.flatnonzero(~live).tolist())):
+            problems.append("free-slot stack != set of free slots")
+        if self.n_vms != int(live.sum()):
+            problems.append("n_vms != number of live slots")
+        if problems:
+            raise InvariantViolation("; ".join(problems))
+
+    # ---------------------------------------------------------------- pickling
+
+    def __reduce__(self):
+        state = {
+            "resources": self.resources,
+            "total": self.total.copy(), "reserved": self.reserved.copy(),
+            "allocation_ratio": self.allocation_ratio.copy(),
+            "min_unit": self.min_unit.copy(), "max_unit": self.max_unit.copy(),
+            "step_size": self.step_size.copy(), "used": self.used.copy(),
+            "host_vm_count": self.host_vm_count.copy(),
+            "vm_host": np.asarray(self._vm_host).copy(),
+            "vm_tenant": np.asarray(self._vm_tenant).copy(),
+            "vm_request": np.asarray(self._vm_request).copy(),
+            "free_slots": np.asarray(self._free_slots).copy(),
+            "n_free_slots": self._n_free_slots, "slot_high_water": self.slot_high_water,
+            "n_vms": self.n_vms, "tenant_ids": list(self._tenant_ids),
+            "tenant_used": np.asarray(self._tenant_used).copy(),
+        }
+        return (_restore, (type(self), state), getattr(self, "__dict__", None))
+
+    def _restore_state(self, dict state):
+        FleetState.__init__(self, state["resources"], state["total"], state["reserved"],
+                            state["allocation_ratio"], state["min_unit"], state["max_unit"],
+                            state["step_size"])
+        self._used = state["used"]
+        self._recompute_free(0, self.n_hosts)
+        self._host_vm_count = state["host_vm_count"]
+        self._vm_host, self._vm_tenant = state["vm_host"], state["vm_tenant"]
+        self._vm_request, self._free_slots = state["vm_request"], state["free_slots"]
+        self._n_free_slots = state["n_free_slots"]
+        self.slot_high_water = state["slot_high_water"]
+        self.n_vms = state["n_vms"]
+        self._tenant_ids = list(state["tenant_ids"])
+        self._tenant_codes = {tenant: code for code, tenant in enumerate(self._tenant_ids)}
+        self._tenant_used = state["tenant_used"]
+
+
+def _restore(cls, state):
+    """Rebuild a pickled FleetState (or subclass) exactly."""
+    fleet = cls.__new__(cls)
+    FleetState._restore_state(fleet, state)
+    return fleet
