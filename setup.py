@@ -23,7 +23,6 @@ CYTHON_DIRECTIVES = {
     "wraparound": DEBUG,
     "initializedcheck": DEBUG,
     "cdivision": True,
-    "nonecheck": DEBUG,
     "embedsignature": True,
 }
 
