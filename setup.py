@@ -26,7 +26,7 @@ CYTHON_DIRECTIVES = {
     "embedsignature": True,
 }
 
-ENGINE_MODULES = ["_fleet"]
+ENGINE_MODULES = ["_fleet", "_fit_index", "_placement"]
 
 
 def cython_include_dir() -> str:
@@ -57,7 +57,8 @@ extensions = [
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
             ("VMSCHED_DEBUG", "1" if DEBUG else "0"),
         ],
-        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+        # No FMA contraction: float results must not depend on the CPU (engine = reference).
+        extra_compile_args=["-ffp-contract=off"] + (["-O0", "-g"] if DEBUG else ["-O3"]),
     )
     for name in ENGINE_MODULES
 ]

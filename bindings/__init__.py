@@ -6,9 +6,43 @@ errors in `vmsched.errors`. See the README for the semantics and units.
 
 from vmsched import errors
 from vmsched.engine import DEBUG_BUILD
+from vmsched.filters import (
+    FILTERS,
+    DomainSpread,
+    Filter,
+    FunctionFilter,
+    MaxVMsPerHost,
+    RequiredLabels,
+    ResourceFit,
+    ServerGroupAffinity,
+    ServerGroupAntiAffinity,
+)
 from vmsched.fleet import DEFAULT_RESOURCES, Fleet
+from vmsched.placer import Placement, PlacementBatch, Placer
+from vmsched.policy import POLICIES, Policy
 from vmsched.presets import PRESETS, OvercommitPreset
+from vmsched.weighers import (
+    WEIGHERS,
+    BalancedAllocation,
+    DotProduct,
+    FreeAfterPlacement,
+    FreeCPU,
+    FreeRAM,
+    FunctionWeigher,
+    LeastAllocated,
+    MostAllocated,
+    SoftAffinity,
+    SoftAntiAffinity,
+    Weigher,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["DEBUG_BUILD", "DEFAULT_RESOURCES", "PRESETS", "Fleet", "OvercommitPreset", "errors"]
+__all__ = [
+    "DEBUG_BUILD", "DEFAULT_RESOURCES", "FILTERS", "POLICIES", "PRESETS", "WEIGHERS",
+    "BalancedAllocation", "DomainSpread", "DotProduct", "Filter", "Fleet", "FreeAfterPlacement",
+    "FreeCPU", "FreeRAM", "FunctionFilter", "FunctionWeigher", "LeastAllocated",
+    "MaxVMsPerHost", "MostAllocated", "OvercommitPreset", "Placement", "PlacementBatch",
+    "Placer", "Policy", "RequiredLabels", "ResourceFit", "ServerGroupAffinity",
+    "ServerGroupAntiAffinity", "SoftAffinity", "SoftAntiAffinity", "Weigher", "errors",
+]

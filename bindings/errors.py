@@ -36,6 +36,10 @@ class UnknownResource(UnknownKey):
     """A resource class name that the fleet does not track."""
 
 
+class UnknownGroup(UnknownKey):
+    """A server group that the placer was not told about (Placer.create_group)."""
+
+
 class DoesNotFit(VmschedError):
     """A well-formed request that the capacity rules refuse. A result, not a malfunction."""
 

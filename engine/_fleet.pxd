@@ -72,6 +72,15 @@ cdef class FleetState:
 
     cdef amount_t[::1] _request              # scratch: the request being read
 
+    # Change log for derived indexes (placement): every change of a host's free or capacity
+    # appends the host to a ring of _change_mask + 1 slots (a power of two >= n_hosts). An
+    # index that has read up to position p re-reads hosts from p to n_changes, or rebuilds
+    # itself when more than the ring holds have gone by. Not part of the fleet's meaning.
+    cdef index_t[::1] _changed_hosts
+    cdef Py_ssize_t _change_mask
+    cdef readonly long long n_changes
+    cdef readonly long long inventory_version  # bumped by every inventory change
+
     cdef int read_request(self, object request, str name) except -1
     cdef index_t read_host(self, object host) except -1
     cdef index_t read_vm(self, object vm) except -1
@@ -81,6 +90,8 @@ cdef class FleetState:
     cdef bint host_fits(self, index_t host, const amount_t* request) noexcept nogil
     cdef index_t commit(self, index_t host, const amount_t* request, index_t tenant) except -1
     cdef void uncommit(self, index_t vm) noexcept nogil
+    cdef void _give_back(self, index_t vm) noexcept nogil
+    cdef void note_change(self, index_t host) noexcept nogil
     cdef void _recompute_free(self, Py_ssize_t first, Py_ssize_t stop) noexcept nogil
     cdef void _recompute_unit_bounds(self) noexcept nogil
     cdef void _fit_mask(self, const amount_t* request, unsigned char* mask) noexcept nogil

@@ -149,6 +149,12 @@ cdef class FleetState:
         self._step_all_one = np.zeros(self.n_resources, np.uint8)
         self._recompute_unit_bounds()
         self._request = np.zeros(self.n_resources, dtypes.AMOUNT)
+        ring = 1024
+        while ring < self.n_hosts:
+            ring *= 2
+        self._changed_hosts = np.zeros(ring, dtypes.INDEX)
+        self._change_mask = ring - 1
+        self.n_changes = 0
         self._init_vm_table(INITIAL_VM_SLOTS)
         self._tenant_used = np.zeros((4, self.n_resources), dtypes.AMOUNT)
 
@@ -295,11 +301,17 @@ cdef class FleetState:
             self._free[host, r] -= request[r]
             self._tenant_used[tenant, r] += request[r]
         self._host_vm_count[host] += 1
+        self.note_change(host)
         self.n_vms += 1
         return vm
 
     cdef void uncommit(self, index_t vm) noexcept nogil:
-        """Free a live VM's slot and give its resources back."""
+        """Free a live VM's slot (pushed on the free-slot stack) and give its resources back."""
+        self._give_back(vm)
+        self._free_slots[self._n_free_slots] = vm
+        self._n_free_slots += 1
+
+    cdef void _give_back(self, index_t vm) noexcept nogil:
         cdef Py_ssize_t r
         cdef index_t host = self._vm_host[vm], tenant = self._vm_tenant[vm]
         for r in range(self.n_resources):
@@ -308,15 +320,24 @@ cdef class FleetState:
             self._tenant_used[tenant, r] -= self._vm_request[vm, r]
             self._vm_request[vm, r] = 0
         self._host_vm_count[host] -= 1
+        self.note_change(host)
         self._vm_host[vm] = -1
-        self._free_slots[self._n_free_slots] = vm
-        self._n_free_slots += 1
         self.n_vms -= 1
 
-    def _grow_vm_table(self):
+    cdef void note_change(self, index_t host) noexcept nogil:
+        self._changed_hosts[self.n_changes & self._change_mask] = host
+        self.n_changes += 1
+
+    def reserve(self, Py_ssize_t n_allocations):
+        """Make room for n_allocations more VMs at once (a batch avoids growing step by step)."""
+        cdef Py_ssize_t needed = self.slot_high_water + max(0, n_allocations - self._n_free_slots)
+        if needed > self._vm_host.shape[0]:
+            self._grow_vm_table(needed)
+
+    def _grow_vm_table(self, Py_ssize_t at_least=0):
         cdef Py_ssize_t old = self._vm_host.shape[0]
-        cdef Py_ssize_t new = min(2 * old, MAX_INDEX)
-        if new <= old:
+        cdef Py_ssize_t new = min(max(2 * old, at_least), MAX_INDEX)
+        if new <= old or new < at_least:
             raise MemoryError(f"the VM table is full ({old} slots)")
         vm_host = np.full(new, -1, dtypes.INDEX)
         vm_host[:old] = self._vm_host
@@ -386,6 +407,36 @@ cdef class FleetState:
             self._free[h, r] -= new - old
             self._tenant_used[t, r] += new - old
             self._vm_request[v, r] = new
+        self.note_change(h)
+
+    def allocation_mark(self):
+        """A mark for undo_allocations: (free-slot stack depth, slot high water, tenants)."""
+        return (self._n_free_slots, self.slot_high_water, len(self._tenant_ids))
+
+    def undo_allocations(self, vms, mark):
+        """Undo, exactly, the allocations `vms` made since `mark` (and nothing else since):
+        resources, slots, the free-slot stack and the tenant table return to the mark.
+
+        This is how a gang placement that fails part-way leaves no trace.
+        """
+        cdef Py_ssize_t n_free, high_water, n_tenants
+        n_free, high_water, n_tenants = mark
+        undo = [self.read_vm(vm) for vm in vms]
+        # Since the mark, allocations popped free_slots[now:mark] and took [mark, now) above
+        # the high water: exactly these slots must be the ones undone.
+        if (n_free < self._n_free_slots or high_water > self.slot_high_water
+                or n_tenants > len(self._tenant_ids)
+                or sorted(undo) != sorted(
+                    list(np.asarray(self._free_slots[self._n_free_slots:n_free]))
+                    + list(range(high_water, self.slot_high_water)))):
+            raise InvalidRequest("undo_allocations: vms and mark do not match")
+        for vm in undo:
+            self._give_back(vm)
+        self._n_free_slots = n_free
+        self.slot_high_water = high_water
+        for tenant in self._tenant_ids[n_tenants:]:
+            del self._tenant_codes[tenant]
+        del self._tenant_ids[n_tenants:]
 
     def fit_error(self, host, request):
         """None if `request` fits on `host` now, else the InsufficientCapacity it would raise."""
@@ -511,7 +562,9 @@ cdef class FleetState:
             self._step_size[h, resource] = step_v[i]
             self._free[h, resource] = capacity_of(total_v[i], reserved_v[i], ratio_v[i]) \
                 - self._used[h, resource]
+            self.note_change(<index_t>h)
         self._recompute_unit_bounds()
+        self.inventory_version += 1
 
     # ---------------------------------------------------------------- views
 
@@ -676,13 +729,12 @@ cdef class FleetState:
             "min_unit": self.min_unit.copy(), "max_unit": self.max_unit.copy(),
             "step_size": self.step_size.copy(), "used": self.used.copy(),
             "host_vm_count": self.host_vm_count.copy(),
-            "vm_host": np.asarray(self._vm_host).copy(),
-            "vm_tenant": np.asarray(self._vm_tenant).copy(),
-            "vm_request": np.asarray(self._vm_request).copy(),
-            "free_slots": np.asarray(self._free_slots).copy(),
-            "n_free_slots": self._n_free_slots, "slot_high_water": self.slot_high_water,
-            "n_vms": self.n_vms, "tenant_ids": list(self._tenant_ids),
-            "tenant_used": np.asarray(self._tenant_used).copy(),
+            "vm_host": np.array(self._vm_host[:self.slot_high_water]),
+            "vm_tenant": np.array(self._vm_tenant[:self.slot_high_water]),
+            "vm_request": np.array(self._vm_request[:self.slot_high_water]),
+            "free_slots": np.array(self._free_slots[:self._n_free_slots]),
+            "tenant_ids": list(self._tenant_ids),
+            "tenant_used": np.array(self._tenant_used[:len(self._tenant_ids)]),
         }
         return (_restore, (type(self), state), getattr(self, "__dict__", None))
 
@@ -693,14 +745,20 @@ cdef class FleetState:
         self._used = state["used"]
         self._recompute_free(0, self.n_hosts)
         self._host_vm_count = state["host_vm_count"]
-        self._vm_host, self._vm_tenant = state["vm_host"], state["vm_tenant"]
-        self._vm_request, self._free_slots = state["vm_request"], state["free_slots"]
-        self._n_free_slots = state["n_free_slots"]
-        self.slot_high_water = state["slot_high_water"]
-        self.n_vms = state["n_vms"]
+        high = len(state["vm_host"])
+        self._init_vm_table(max(high, INITIAL_VM_SLOTS))
+        np.asarray(self._vm_host)[:high] = state["vm_host"]
+        np.asarray(self._vm_tenant)[:high] = state["vm_tenant"]
+        np.asarray(self._vm_request)[:high] = state["vm_request"]
+        self._n_free_slots = len(state["free_slots"])
+        np.asarray(self._free_slots)[:self._n_free_slots] = state["free_slots"]
+        self.slot_high_water = high
+        self.n_vms = int((state["vm_host"] >= 0).sum())
         self._tenant_ids = list(state["tenant_ids"])
         self._tenant_codes = {tenant: code for code, tenant in enumerate(self._tenant_ids)}
-        self._tenant_used = state["tenant_used"]
+        self._tenant_used = np.zeros((max(4, len(self._tenant_ids)), self.n_resources),
+                                     dtypes.AMOUNT)
+        np.asarray(self._tenant_used)[:len(self._tenant_ids)] = state["tenant_used"]
 
 
 def _restore(cls, state):
