@@ -153,6 +153,7 @@ class FleetMachine(RuleBasedStateMachine):
             np.array(list(ref.realised_overcommit().values())))
 
 
-FleetMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=30,
-                                          deadline=None)
+# 300 runs under the "ci" profile (1.5 x its max_examples), fewer under "dev" and "debug".
+FleetMachine.TestCase.settings = settings(max_examples=int(1.5 * settings.default.max_examples),
+                                          stateful_step_count=30, deadline=None)
 TestFleetMachine = FleetMachine.TestCase

@@ -52,6 +52,15 @@ class ReferenceFleet:
         self.next_slot = 0
         self.tenants = []       # tenant ids in first-use order
 
+    @classmethod
+    def from_fleet(cls, fleet):
+        """A reference with the inventories (not the VMs) of a vmsched.Fleet."""
+        hosts = [{name: Inventory(int(fleet.total[h, r]), int(fleet.reserved[h, r]),
+                                  float(fleet.allocation_ratio[h, r]), int(fleet.min_unit[h, r]),
+                                  int(fleet.max_unit[h, r]), int(fleet.step_size[h, r]))
+                  for r, name in enumerate(fleet.resources)} for h in range(fleet.n_hosts)]
+        return cls(fleet.resources, hosts)
+
     # -------------------------------------------------------------- the fit rule
 
     def fit_failure(self, host, request):

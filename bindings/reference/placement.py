@@ -4,6 +4,7 @@ It runs on a ReferenceFleet and takes the same Policy objects as vmsched.Placer,
 each plugin's `name`. Tests require the engine to make exactly the same decisions.
 """
 
+import copy
 import math
 from collections import Counter
 
@@ -222,3 +223,29 @@ class ReferencePlacer:
     def release(self, vm):
         self.fleet.release(vm)
         self.vm_group.pop(vm, None)
+
+    def place_many(self, requests, tenants=0, labels=None, groups=None):
+        """A loop of place; (hosts, vms) with -1 where rejected."""
+        hosts, vms = [], []
+        for i, request in enumerate(requests):
+            tenant = tenants if isinstance(tenants, (int, str)) else tenants[i]
+            try:
+                host, vm = self.place(list(request), labels=labels[i] if labels else (),
+                                      group=groups[i] if groups else None, tenant=tenant)
+            except NoValidHost:
+                host, vm = -1, -1
+            hosts.append(host)
+            vms.append(vm)
+        return hosts, vms
+
+    def place_gang(self, requests, tenant=0, labels=None, groups=None):
+        """All or nothing: on a rejection the fleet and groups are as before (the generator
+        keeps the draws it made)."""
+        saved = copy.deepcopy((self.fleet, self.vm_group))
+        try:
+            return [self.place(list(request), labels=labels[i] if labels else (),
+                               group=groups[i] if groups else None, tenant=tenant)
+                    for i, request in enumerate(requests)]
+        except NoValidHost:
+            self.fleet, self.vm_group = saved
+            raise

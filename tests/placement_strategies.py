@@ -1,0 +1,71 @@
+"""Hypothesis strategies for placement tests: uneven fleets, policies, requests."""
+
+import numpy as np
+from hypothesis import strategies as st
+
+from vmsched import Fleet
+from vmsched.filters import FILTERS
+from vmsched.policy import FAST_POLICIES, POLICIES, Policy
+from vmsched.weighers import WEIGHERS
+
+RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
+LABELS = ("ssd", "gpu", "fast")
+GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity", "spread")
+MULTIPLIERS = st.one_of(st.sampled_from([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0]),
+                        st.floats(-3, 3, allow_nan=False).filter(lambda m: m != 0))
+
+
+@st.composite
+def fleets(draw, max_hosts=70):
+    """A fleet of 1-4 host shapes, uneven ratios, occasional unit rules; 2 or 3 classes."""
+    n_resources = draw(st.sampled_from([2, 3]))
+    n_hosts = draw(st.integers(1, max_hosts))
+    n_shapes = draw(st.integers(1, 4))
+    shapes = [[draw(st.integers(4, 32)), draw(st.integers(16, 128)), draw(st.integers(0, 200))]
+              [:n_resources] for _ in range(n_shapes)]
+    choice = draw(st.lists(st.integers(0, n_shapes - 1), min_size=n_hosts, max_size=n_hosts))
+    total = np.array([shapes[c] for c in choice], dtype=np.int64)
+    ratios = np.ones_like(total, dtype=np.float64)
+    ratios[:, 0] = draw(st.sampled_from([1.0, 1.5, 4.0]))
+    if draw(st.booleans()):
+        ratios[draw(st.integers(0, n_hosts - 1)), 0] = draw(st.sampled_from([0.5, 2.0, 16.0]))
+    step = np.ones_like(total)
+    if draw(st.integers(0, 4)) == 0:
+        step[draw(st.integers(0, n_hosts - 1)), 1] = 2
+    resources = RESOURCES[:n_resources]
+    return Fleet(total, resources=resources, allocation_ratio=ratios, step_size=step)
+
+
+@st.composite
+def requests(draw, n_resources):
+    amounts = [draw(st.integers(1, 12)), draw(st.integers(0, 48)), draw(st.integers(0, 60))]
+    return amounts[:n_resources]
+
+
+@st.composite
+def pipelines(draw):
+    """A random pipeline: resource_fit plus other filters in random order, 0-3 weighers."""
+    others = draw(st.permutations([name for name in FILTERS if name != "resource_fit"]))
+    filters = ["resource_fit"] + list(others[:draw(st.integers(0, len(others)))])
+    if draw(st.booleans()):
+        filters = list(draw(st.permutations(filters)))
+    built = []
+    for name in filters:
+        built.append(FILTERS[name](max_vms=draw(st.integers(1, 6)))
+                     if name == "max_vms_per_host" else FILTERS[name]())
+    weighers = [WEIGHERS[name](multiplier=draw(MULTIPLIERS))
+                for name in draw(st.lists(st.sampled_from(sorted(WEIGHERS)), max_size=3))]
+    subset = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    return Policy(filters=tuple(built), weighers=tuple(weighers), host_subset_size=subset)
+
+
+def policies():
+    return st.one_of(st.sampled_from([POLICIES[name] for name in FAST_POLICIES]), pipelines(),
+                     st.sampled_from([POLICIES["nova"], POLICIES["kubernetes"]]))
+
+
+@st.composite
+def host_attributes(draw, n_hosts):
+    labels = [draw(st.sets(st.sampled_from(LABELS))) for _ in range(n_hosts)]
+    domains = [draw(st.sampled_from([0, 1, 2, None])) for _ in range(n_hosts)]
+    return labels, domains
