@@ -14,9 +14,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from baselines import NumpyFleet  # noqa: E402
+from baselines import NumpyFleet, numpy_place  # noqa: E402
 
-from vmsched.testing import uniform_fleet  # noqa: E402
+from vmsched import Placer, Policy  # noqa: E402
+from vmsched.testing import azure_like_requests, uniform_fleet  # noqa: E402
 
 
 def per_call_seconds(function, *, number, repeat):
@@ -81,7 +82,88 @@ def fleet_section(quick):
     row(f"VM table bytes / live VMs ({n_vms:,} VMs)", sizes["vm_slots"] / n_vms, "bytes")
 
 
-SECTIONS = {"fleet": fleet_section}
+def placement_section(quick):
+    n_hosts = 10_000 if quick else 100_000
+    n_vms = 100_000 if quick else 1_000_000
+    requests = azure_like_requests(np.random.default_rng(42), n_vms)
+    print(f"placement: {n_vms:,} Azure-shaped VMs (1-32 vCPUs, 0.75-8 GiB/vCPU) onto "
+          f"{n_hosts:,} hosts (64 pCPUs, 256 GiB, cpu ratio 4), arrivals only")
+    n_baseline = 300 if quick else 2_000
+    for policy in ("first_fit", "best_fit", "worst_fit", "dot_product"):
+        n = n_vms if policy in ("first_fit", "best_fit") else n_vms // 10
+        fleet = uniform_fleet(n_hosts)
+        placer = Placer(fleet, policy)
+        start = time.perf_counter()
+        batch = placer.place_many(requests[:n])
+        rate = n / (time.perf_counter() - start)
+        baseline_rate = None
+        if policy in ("first_fit", "best_fit", "worst_fit"):
+            fresh = uniform_fleet(n_hosts)
+            args = (fresh.free.copy(), fresh.used.copy(), fresh.min_unit.astype(np.int64),
+                    fresh.max_unit.copy(), fresh.step_size.astype(np.int64))
+            start = time.perf_counter()
+            hosts = numpy_place(*args, requests[:n_baseline], policy)
+            baseline_rate = n_baseline / (time.perf_counter() - start)
+            assert hosts.tolist() == batch.hosts[:n_baseline].tolist(), "baseline disagrees"
+        target = ">= 2 M/s and >= 50x" if policy in ("first_fit", "best_fit") else None
+        row(f"{policy}: decisions per second ({n:,})", rate / 1e6, "M decisions/s",
+            baseline_rate / 1e6 if baseline_rate else None, target=target)
+        if policy == "first_fit":
+            print(f"    {int((fleet.host_vm_count > 0).sum()):,} hosts used, "
+                  f"{int(batch.rejected.sum()):,} rejected (fit nowhere); NumPy baseline "
+                  f"timed on the first {n_baseline:,} requests, same decisions")
+    row("index bytes per host (best_fit)", placer_bytes(n_hosts), "bytes", target="<= 32")
+
+    # Churn: a full fleet where every arrival follows a random departure.
+    fleet = uniform_fleet(n_hosts)
+    placer = Placer(fleet, "best_fit")
+    live = [vm for vm in placer.place_many(requests[: n_vms // 2]).vms.tolist() if vm >= 0]
+    rng = np.random.default_rng(7)
+    n_churn = n_vms // 10
+    order = rng.permutation(len(live))[:n_churn]
+    start = time.perf_counter()
+    for k, i in enumerate(order.tolist()):
+        placer.release(live[i])
+        try:
+            live[i] = placer.place(requests[n_vms // 2 + k]).vm
+        except Exception:
+            live[i] = placer.place(requests[0]).vm
+    rate = n_churn / (time.perf_counter() - start)
+    row(f"best_fit churn: release + place from Python ({n_churn:,})", rate / 1e3,
+        "k pairs/s")
+
+    # A general pipeline: 2 filters + 2 weighers over 10k hosts.
+    pipeline = Policy(filters=("resource_fit", "max_vms_per_host"),
+                      weighers=(("free_ram", 1.0), ("free_cpu", 1.0)))
+    fleet = uniform_fleet(10_000)
+    placer = Placer(fleet, pipeline)
+    n = 5_000 if quick else 50_000
+    start = time.perf_counter()
+    placer.place_many(requests[:n])
+    row("pipeline 2 filters + 2 weighers, 10k hosts", n / (time.perf_counter() - start),
+        "decisions/s", target=">= 20,000")
+
+    # Scaling: decision time at 1k .. 1M hosts, 10 VMs per host.
+    sizes = (1_000, 10_000) if quick else (1_000, 10_000, 100_000, 1_000_000)
+    for policy in ("first_fit", "best_fit"):
+        times = []
+        for size in sizes:
+            reqs = azure_like_requests(np.random.default_rng(size), 10 * size)
+            fleet = uniform_fleet(size)
+            placer = Placer(fleet, policy)
+            start = time.perf_counter()
+            placer.place_many(reqs)
+            times.append((time.perf_counter() - start) / len(reqs) * 1e9)
+        figures = ", ".join(f"{size:,}: {t:.0f} ns" for size, t in zip(sizes, times))
+        print(f"  {policy} decision time by fleet size (10 VMs/host): {figures}; "
+              f"{sizes[-1] // sizes[0]:,}x hosts -> {times[-1] / times[0]:.2f}x time")
+
+
+def placer_bytes(n_hosts):
+    return Placer(uniform_fleet(n_hosts), "best_fit").nbytes()["per_host"]
+
+
+SECTIONS = {"fleet": fleet_section, "placement": placement_section}
 
 
 def main(argv=None):

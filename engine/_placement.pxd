@@ -75,11 +75,19 @@ cdef class PlacementCore:
     cdef Py_ssize_t n_candidates
     cdef double[:, ::1] _raw                 # [n_weighers, n_hosts] raw weights
     cdef double[::1] _total
+    cdef double[::1] _low                    # per weigher: range of its raw weights, known
+    cdef double[::1] _high                   #   when no Python filter changed the candidates
+    cdef bint _ranges_known
     cdef amount_t[::1] _eliminated           # per filter
     cdef index_t[::1] _ranked                # best host_subset_size candidates
 
     cdef bint _passes(self, Py_ssize_t f, Py_ssize_t h, const amount_t* request) noexcept nogil
     cdef double _weight(self, Py_ssize_t k, Py_ssize_t h, const amount_t* request) noexcept nogil
     cdef Py_ssize_t _filter_and_weigh(self, const amount_t* request) noexcept nogil
+    cdef Py_ssize_t _apply_filter(self, Py_ssize_t f, const amount_t* request,
+                                  index_t* candidates, Py_ssize_t n,
+                                  bint all_hosts) noexcept nogil
+    cdef void _weigh(self, Py_ssize_t k, const amount_t* request, const index_t* candidates,
+                     Py_ssize_t n, double* out) noexcept nogil
     cdef index_t _choose_among(self, double u) noexcept nogil
     cdef index_t decide(self, const amount_t* request, double u) noexcept nogil

@@ -46,6 +46,56 @@ cdef inline amount_t scaled_ratio(amount_t numerator, amount_t capacity) noexcep
     return <amount_t>((<int128>numerator * MAX_NODE_SCORE) / capacity)
 
 
+cdef inline void range_of(const double* values, Py_ssize_t n, double* low,
+                          double* high) noexcept nogil:
+    """Minimum and maximum of n >= 1 values (never NaN), in four independent lanes so the
+    loop is not bound by the latency of one comparison chain."""
+    cdef double lo[4]
+    cdef double hi[4]
+    cdef Py_ssize_t i, lane
+    for lane in range(4):
+        lo[lane] = hi[lane] = values[0]
+    i = 0
+    while i + 4 <= n:
+        for lane in range(4):
+            lo[lane] = values[i + lane] if values[i + lane] < lo[lane] else lo[lane]
+            hi[lane] = values[i + lane] if values[i + lane] > hi[lane] else hi[lane]
+        i += 4
+    while i < n:
+        lo[0] = values[i] if values[i] < lo[0] else lo[0]
+        hi[0] = values[i] if values[i] > hi[0] else hi[0]
+        i += 1
+    low[0] = min(min(lo[0], lo[1]), min(lo[2], lo[3]))
+    high[0] = max(max(hi[0], hi[1]), max(hi[2], hi[3]))
+
+
+cdef inline Py_ssize_t first_maximum(const double* values, Py_ssize_t n) noexcept nogil:
+    """Index of the first maximum of n >= 1 values, in four independent lanes."""
+    cdef double best[4]
+    cdef Py_ssize_t at[4]
+    cdef Py_ssize_t i, lane, pick
+    for lane in range(4):
+        best[lane] = values[0]
+        at[lane] = 0
+    i = 0
+    while i + 4 <= n:
+        for lane in range(4):
+            if values[i + lane] > best[lane]:
+                best[lane] = values[i + lane]
+                at[lane] = i + lane
+        i += 4
+    while i < n:
+        if values[i] > best[0]:
+            best[0] = values[i]
+            at[0] = i
+        i += 1
+    pick = 0
+    for lane in range(1, 4):
+        if best[lane] > best[pick] or (best[lane] == best[pick] and at[lane] < at[pick]):
+            pick = lane
+    return at[pick]
+
+
 cdef class PlacementCore:
     """Native decisions for one fleet and one policy (configured by vmsched.Placer).
 
@@ -90,6 +140,8 @@ cdef class PlacementCore:
         self._raw = np.zeros((self.n_weighers, n_hosts), np.float64)
         self._total = np.zeros(n_hosts, np.float64)
         self._eliminated = np.zeros(self.n_filters, dtypes.AMOUNT)
+        self._low = np.zeros(max(self.n_weighers, 1), np.float64)
+        self._high = np.zeros(max(self.n_weighers, 1), np.float64)
         self._ranked = np.zeros(max(min(host_subset_size, n_hosts), 1), dtypes.INDEX)
         self.clear_context()
 
@@ -211,53 +263,126 @@ cdef class PlacementCore:
         return <double>(<amount_t>((1 - std) * MAX_NODE_SCORE))
 
     cdef Py_ssize_t _filter_and_weigh(self, const amount_t* request) noexcept nogil:
-        cdef Py_ssize_t h, f, k, n = 0
-        cdef bint passed
+        """Filters one after the other over the shrinking candidate list (each counts the
+        hosts it removes), then each built-in weigher over the survivors."""
+        cdef Py_ssize_t n = self.fleet.n_hosts, f, i, k, kept
+        cdef index_t* candidates = &self._candidates[0]
+        cdef bint all_hosts = True     # candidates[i] == i, not yet written
         for f in range(self.n_filters):
-            self._eliminated[f] = 0
-        for h in range(self.fleet.n_hosts):
-            passed = True
-            for f in range(self.n_filters):
-                if not self._passes(f, h, request):
-                    self._eliminated[f] += 1
-                    passed = False
-                    break
-            if not passed:
-                continue
-            self._candidates[n] = <index_t>h
-            for k in range(self.n_weighers):
-                if self._weigher_kind[k] != PYTHON_WEIGHER:
-                    self._raw[k, n] = self._weight(k, h, request)
-            n += 1
+            kept = self._apply_filter(f, request, candidates, n, all_hosts) if n > 0 else 0
+            all_hosts = False
+            self._eliminated[f] = n - kept
+            n = kept
+        if all_hosts:
+            for i in range(n):
+                candidates[i] = <index_t>i
+        for k in range(self.n_weighers):
+            if self._weigher_kind[k] != PYTHON_WEIGHER and n > 0:
+                self._weigh(k, request, candidates, n, &self._raw[k, 0])
+                range_of(&self._raw[k, 0], n, &self._low[k], &self._high[k])
         self.n_candidates = n
+        self._ranges_known = True
         return n
+
+    cdef Py_ssize_t _apply_filter(self, Py_ssize_t f, const amount_t* request,
+                                  index_t* candidates, Py_ssize_t n,
+                                  bint all_hosts) noexcept nogil:
+        """Keep, in order, the candidates that pass filter f; return how many. all_hosts: the
+        candidates are hosts 0 .. n-1 and the array is not yet written."""
+        cdef FilterKind kind = <FilterKind>self._filter_kind[f]
+        cdef Py_ssize_t i, j, r, kept = 0, n_res = self.fleet.n_resources, n_asked = 0
+        cdef index_t h
+        cdef bint ok, units_everywhere = True
+        cdef Py_ssize_t asked[64]
+        cdef const amount_t* free = &self.fleet._free[0, 0]
+        cdef const amount_t* row
+        cdef Py_ssize_t c0, c1, c2, c3
+        cdef amount_t q0, q1, q2, q3
+        if kind == RESOURCE_FIT:
+            for r in range(n_res):
+                if request[r] > 0:
+                    asked[n_asked] = r
+                    n_asked += 1
+                    if (request[r] < self.fleet._min_unit_max[r]
+                            or request[r] > self.fleet._max_unit_min[r]
+                            or not self.fleet._step_all_one[r]):
+                        units_everywhere = False
+            if units_everywhere and n_asked <= 4:
+                # Only free capacity can refuse; pad to four classes (repeating the first).
+                for j in range(n_asked, 4):
+                    asked[j] = asked[0]
+                c0, c1, c2, c3 = asked[0], asked[1], asked[2], asked[3]
+                q0, q1, q2, q3 = request[c0], request[c1], request[c2], request[c3]
+                for i in range(n):
+                    h = <index_t>i if all_hosts else candidates[i]
+                    row = free + h * n_res
+                    candidates[kept] = h
+                    kept += (q0 <= row[c0]) & (q1 <= row[c1]) & (q2 <= row[c2]) & (q3 <= row[c3])
+                return kept
+        elif kind == MAX_VMS_PER_HOST:
+            for i in range(n):
+                h = <index_t>i if all_hosts else candidates[i]
+                candidates[kept] = h
+                kept += self.fleet._host_vm_count[h] < self._filter_param[f]
+            return kept
+        elif ((kind == SERVER_GROUP_AFFINITY and self._group_policy != GROUP_AFFINITY)
+              or (kind == SERVER_GROUP_ANTI_AFFINITY and self._group_policy != GROUP_ANTI_AFFINITY)
+              or (kind == DOMAIN_SPREAD and self._group_policy != GROUP_SPREAD)):
+            if all_hosts:
+                for i in range(n):
+                    candidates[i] = <index_t>i
+            return n  # the request's group is not of this filter's kind
+        for i in range(n):
+            h = <index_t>i if all_hosts else candidates[i]
+            candidates[kept] = h
+            kept += self._passes(f, h, request)
+        return kept
+
+    cdef void _weigh(self, Py_ssize_t k, const amount_t* request, const index_t* candidates,
+                     Py_ssize_t n, double* out) noexcept nogil:
+        """Raw weights of weigher k for the candidates."""
+        cdef WeigherKind kind = <WeigherKind>self._weigher_kind[k]
+        cdef Py_ssize_t i, n_res = self.fleet.n_resources
+        cdef const amount_t* free = &self.fleet._free[0, 0]
+        cdef Py_ssize_t c = self._weigher_classes[k, 0]
+        if kind == FREE_RAM or kind == FREE_CPU:
+            for i in range(n):
+                out[i] = <double>free[candidates[i] * n_res + c]
+            return
+        for i in range(n):
+            out[i] = self._weight(k, candidates[i], request)
 
     cdef index_t _choose_among(self, double u) noexcept nogil:
         cdef Py_ssize_t n = self.n_candidates, i, k, j, m, pick
         cdef double low, high, span, multiplier, best
         if n == 0:
             return -1
-        for i in range(n):
-            self._total[i] = 0.0
+        cdef double* total = &self._total[0]
+        cdef const double* raw
+        cdef bint first_term = True
         for k in range(self.n_weighers):
-            low = high = self._raw[k, 0]
-            for i in range(1, n):
-                low = min(low, self._raw[k, i])
-                high = max(high, self._raw[k, i])
+            raw = &self._raw[k, 0]
+            if self._ranges_known and self._weigher_kind[k] != PYTHON_WEIGHER:
+                low, high = self._low[k], self._high[k]
+            else:
+                range_of(raw, n, &low, &high)
             if high == low:
                 continue  # every weight normalises to 0: the totals do not change
             span = high - low
             multiplier = self._multiplier[k]
+            if first_term:
+                # 0.0 + x is x but for the sign of a zero, which no comparison sees.
+                for i in range(n):
+                    total[i] = multiplier * ((raw[i] - low) / span)
+                first_term = False
+            else:
+                for i in range(n):
+                    total[i] = total[i] + multiplier * ((raw[i] - low) / span)
+        if first_term:
             for i in range(n):
-                self._total[i] = self._total[i] + multiplier * ((self._raw[k, i] - low) / span)
+                total[i] = 0.0
         if self.host_subset_size == 1:
-            pick = 0
-            best = self._total[0]
-            for i in range(1, n):
-                if self._total[i] > best:
-                    best = self._total[i]
-                    pick = i
-            return self._candidates[pick]
+            return self._candidates[first_maximum(total, n)]
         # Keep the best m candidates ordered by (-total, host); candidates arrive by host.
         m = min(self.host_subset_size, n)
         k = 0
@@ -305,6 +430,7 @@ cdef class PlacementCore:
         cdef Py_ssize_t i, k, n = 0
         if keep.shape[0] != self.n_candidates:
             raise InvalidRequest("mask does not match the candidates")
+        self._ranges_known = False
         for i in range(self.n_candidates):
             if keep[i]:
                 self._candidates[n] = self._candidates[i]
