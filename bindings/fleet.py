@@ -90,6 +90,9 @@ class Fleet(FleetState):
             raise InvalidInventory(f"total has shape {total.shape}; expected (n_hosts >= 1, "
                                    f"{len(resources)}) for resources {resources}")
         _check_resource_names(resources)
+        if len(resources) > dtypes.MAX_RESOURCES:
+            raise InvalidInventory(f"{len(resources)} resource classes; at most "
+                                   f"{dtypes.MAX_RESOURCES} are supported")
         n_hosts = total.shape[0]
         if n_hosts > dtypes.MAX_INDEX:
             raise InvalidInventory(f"n_hosts = {n_hosts} is above {dtypes.MAX_INDEX}")

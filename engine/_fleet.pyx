@@ -131,6 +131,9 @@ cdef class FleetState:
                                  f"{total.shape[1]} columns of total")
         if total.shape[0] > MAX_INDEX:
             raise InvalidRequest(f"n_hosts = {total.shape[0]} is above {MAX_INDEX}")
+        if total.shape[1] > dtypes.MAX_RESOURCES:
+            raise InvalidRequest(f"{total.shape[1]} resource classes; at most "
+                                 f"{dtypes.MAX_RESOURCES} are supported")
         self.n_hosts, self.n_resources = total.shape[0], total.shape[1]
         shape = (self.n_hosts, self.n_resources)
         self._total = self._copy_field("total", total, dtypes.AMOUNT, shape)

@@ -21,3 +21,5 @@ MAX_AMOUNT = 2**53
 MAX_UNIT = 2**31 - 1
 #: Largest number of hosts or VM slots (indices are int32).
 MAX_INDEX = 2**31 - 2
+#: Largest number of resource classes (native kernels keep per-class scratch on the stack).
+MAX_RESOURCES = 64

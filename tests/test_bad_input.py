@@ -183,6 +183,8 @@ def test_set_overcommit_is_all_or_nothing(fleet):
     (lambda: Fleet([1, 2, 3]), errors.InvalidInventory),
     (lambda: Fleet([[1, 2, 3]], resources=("A", "A", "B")), errors.InvalidInventory),
     (lambda: Fleet([[1, 2]], resources=("A", "")), errors.InvalidInventory),
+    (lambda: Fleet(np.ones((1, 65), np.int64), resources=[f"R{i}" for i in range(65)]),
+     errors.InvalidInventory),
     (lambda: Fleet([[1.0, 2, 3]]), errors.InvalidInventory),
     (lambda: Fleet([[1, 2, 3]], allocation_ratio={"GPU": 2}), errors.UnknownResource),
     (lambda: Fleet([[1, 2, 3]], host_names=["a", "b"]), errors.InvalidInventory),
