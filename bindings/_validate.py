@@ -14,7 +14,7 @@ def _where(index, labels):
     parts = []
     for axis, i in enumerate(index):
         names = labels[axis] if labels and axis < len(labels) else None
-        parts.append(str(names[i]) if names is not None else str(i))
+        parts.append(str(names[i]) if names is not None and i < len(names) else str(i))
     return "[" + ", ".join(parts) + "]" if parts else ""
 
 
