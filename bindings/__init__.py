@@ -18,6 +18,7 @@ from vmsched.filters import (
     ServerGroupAntiAffinity,
 )
 from vmsched.fleet import DEFAULT_RESOURCES, Fleet
+from vmsched.host_models import MEMORY_PARAMETERS, HostModels, TickResult
 from vmsched.placer import Placement, PlacementBatch, Placer
 from vmsched.policy import POLICIES, Policy
 from vmsched.presets import PRESETS, OvercommitPreset
@@ -41,7 +42,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DEBUG_BUILD", "DEFAULT_RESOURCES", "FILTERS", "POLICIES", "PRESETS", "WEIGHERS",
     "BalancedAllocation", "DomainSpread", "DotProduct", "Filter", "Fleet", "FreeAfterPlacement",
-    "FreeCPU", "FreeRAM", "FunctionFilter", "FunctionWeigher", "LeastAllocated",
+    "FreeCPU", "FreeRAM", "FunctionFilter", "FunctionWeigher", "HostModels", "LeastAllocated",
+    "MEMORY_PARAMETERS", "TickResult",
     "MaxVMsPerHost", "MostAllocated", "OvercommitPreset", "Placement", "PlacementBatch",
     "Placer", "Policy", "RequiredLabels", "ResourceFit", "ServerGroupAffinity",
     "ServerGroupAntiAffinity", "SoftAffinity", "SoftAntiAffinity", "Weigher", "errors",

@@ -12,6 +12,8 @@ from vmsched.accounting import realised_overcommit, stranded_capacity
 from vmsched.engine import FleetState, dtypes
 from vmsched.errors import InvalidInventory, InvalidRequest, UnknownHost, UnknownResource
 from vmsched.presets import resolve_preset
+from vmsched.vm_settings import FIELDS as SCHEDULING_FIELDS
+from vmsched.vm_settings import VMSettings
 
 DEFAULT_RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
 INVENTORY_FIELDS = ("total", "reserved", "allocation_ratio", "min_unit", "max_unit",
@@ -110,6 +112,7 @@ class Fleet(FleetState):
         names = _host_names(host_names, n_hosts)
         super().__init__(resources, *(fields[name] for name in INVENTORY_FIELDS))
         self._host_names = names
+        self._vm_settings = VMSettings()
 
     # ------------------------------------------------------------ constructors
 
@@ -329,6 +332,23 @@ class Fleet(FleetState):
         tenant_ids = np.array(self.tenant_ids + [None], dtype=object)
         frame.insert(1, "tenant", tenant_ids[np.asarray(self.vm_tenant_code)[live]])
         return frame
+
+    def set_vm_scheduling(self, vm, **settings):
+        """Set a live VM's scheduling settings (fields not given keep their values).
+
+        cpu_shares (default 1000 per vCPU), cpu_reservation and cpu_limit in cores (defaults 0
+        and the VM's vCPUs); memory_shares (default 10 per MiB), memory_reservation and
+        memory_limit in MiB (defaults 0 and the VM's MiB). Rules: shares > 0,
+        0 <= reservation <= limit <= size. The settings end with the VM (a reused handle
+        starts from the defaults). Raises InvalidRequest / UnknownVM with nothing changed.
+        """
+        self._vm_settings.set(self, vm, **settings)
+
+    def vm_scheduling(self):
+        """The scheduling settings in force for every allocated VM (defaults filled in)."""
+        live = self.live_vms()
+        return pd.DataFrame(self._vm_settings.effective(self, live),
+                            index=pd.Index(live, name="vm"), columns=list(SCHEDULING_FIELDS))
 
     def realised_overcommit(self, per_host=False, scope="in_use"):
         """Committed / guest-usable physical amount: used / (total - reserved), per class.

@@ -60,6 +60,8 @@ cdef class FleetState:
     cdef index_t[::1] _vm_host               # host of the VM in the slot; -1: slot is free
     cdef index_t[::1] _vm_tenant             # dense tenant code of the VM
     cdef amount_t[:, ::1] _vm_request        # the VM's allocation per resource class
+    cdef index_t[::1] _vm_generation         # bumped each time the slot gets a new VM, so
+                                             # per-VM data kept elsewhere can tell VMs apart
     cdef index_t[::1] _free_slots            # stack of free slots below slot_high_water (LIFO)
     cdef Py_ssize_t _n_free_slots
     cdef readonly Py_ssize_t slot_high_water

@@ -173,6 +173,7 @@ cdef class FleetState:
         self._vm_host = np.full(n_slots, -1, dtypes.INDEX)
         self._vm_tenant = np.zeros(n_slots, dtypes.INDEX)
         self._vm_request = np.zeros((n_slots, self.n_resources), dtypes.AMOUNT)
+        self._vm_generation = np.zeros(n_slots, dtypes.INDEX)
         self._free_slots = np.zeros(n_slots, dtypes.INDEX)
         self._n_free_slots = 0
         self.slot_high_water = 0
@@ -298,6 +299,7 @@ cdef class FleetState:
             self.slot_high_water += 1
         self._vm_host[vm] = host
         self._vm_tenant[vm] = tenant
+        self._vm_generation[vm] = (self._vm_generation[vm] + 1) & 0x7fffffff
         for r in range(self.n_resources):
             self._vm_request[vm, r] = request[r]
             self._used[host, r] += request[r]
@@ -350,6 +352,9 @@ cdef class FleetState:
         vm_request[:old] = self._vm_request
         free_slots = np.zeros(new, dtypes.INDEX)
         free_slots[:old] = self._free_slots
+        vm_generation = np.zeros(new, dtypes.INDEX)
+        vm_generation[:old] = self._vm_generation
+        self._vm_generation = vm_generation
         self._vm_host, self._vm_tenant = vm_host, vm_tenant
         self._vm_request, self._free_slots = vm_request, free_slots
 
@@ -435,6 +440,7 @@ cdef class FleetState:
             raise InvalidRequest("undo_allocations: vms and mark do not match")
         for vm in undo:
             self._give_back(vm)
+            self._vm_generation[vm] = (self._vm_generation[vm] - 1) & 0x7fffffff
         self._n_free_slots = n_free
         self.slot_high_water = high_water
         for tenant in self._tenant_ids[n_tenants:]:
@@ -629,6 +635,12 @@ cdef class FleetState:
         return _readonly(self._vm_request[:self.slot_high_water])
 
     @property
+    def vm_generation(self):
+        """How many VMs each slot has held (mod 2**31), int32 [slot_high_water]: a VM is
+        (slot, generation), so data keyed by slot can tell a reused slot's new VM apart."""
+        return _readonly(self._vm_generation[:self.slot_high_water])
+
+    @property
     def vm_tenant_code(self):
         """Dense tenant code of each VM slot, int32 [slot_high_water]."""
         return _readonly(self._vm_tenant[:self.slot_high_water])
@@ -657,7 +669,8 @@ cdef class FleetState:
         host_arrays = [self._total, self._reserved, self._allocation_ratio, self._min_unit,
                        self._max_unit, self._step_size, self._free, self._used,
                        self._host_vm_count]
-        vm_arrays = [self._vm_host, self._vm_tenant, self._vm_request, self._free_slots]
+        vm_arrays = [self._vm_host, self._vm_tenant, self._vm_request, self._free_slots,
+                     self._vm_generation]
         hosts = sum(np.asarray(a).nbytes for a in host_arrays)
         vm_slots = sum(np.asarray(a).nbytes for a in vm_arrays)
         n_slots = self._vm_host.shape[0]
@@ -735,6 +748,7 @@ cdef class FleetState:
             "vm_host": np.array(self._vm_host[:self.slot_high_water]),
             "vm_tenant": np.array(self._vm_tenant[:self.slot_high_water]),
             "vm_request": np.array(self._vm_request[:self.slot_high_water]),
+            "vm_generation": np.array(self._vm_generation[:self.slot_high_water]),
             "free_slots": np.array(self._free_slots[:self._n_free_slots]),
             "tenant_ids": list(self._tenant_ids),
             "tenant_used": np.array(self._tenant_used[:len(self._tenant_ids)]),
@@ -753,6 +767,7 @@ cdef class FleetState:
         np.asarray(self._vm_host)[:high] = state["vm_host"]
         np.asarray(self._vm_tenant)[:high] = state["vm_tenant"]
         np.asarray(self._vm_request)[:high] = state["vm_request"]
+        np.asarray(self._vm_generation)[:high] = state["vm_generation"]
         self._n_free_slots = len(state["free_slots"])
         np.asarray(self._free_slots)[:self._n_free_slots] = state["free_slots"]
         self.slot_high_water = high

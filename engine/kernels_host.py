@@ -1,0 +1,121 @@
+"""One tick of every host: vCPU scheduling then memory, in parallel over hosts (Numba).
+
+VMs are laid out by host (CSR): the VMs of host h are positions host_start[h] ..
+host_start[h + 1] of every per-VM array, so each host works on contiguous slices. Hosts are
+cut into chunks that threads take (prange); a chunk owns its scratch and each host owns its
+output slots, so the result does not depend on the number of threads.
+
+Per-VM scheduling settings (shares, reservation, limit) are optional: pass empty arrays for
+the defaults (CPU: 1000 shares per vCPU, reservation 0, limit = vCPUs; memory: 10 shares per
+MiB, reservation 0, limit = configured memory).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from vmsched.engine.kernels_cpu import fair_share, proportional
+from vmsched.engine.kernels_memory import esxi, no_reclamation, split_non_resident, HARD
+
+CPU_MODELS = ("fair_share", "proportional")
+MEMORY_MODELS = ("esxi", "none")
+CPU_SHARES_PER_VCPU = 1000.0
+MEMORY_SHARES_PER_MIB = 10.0
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_memory, params,
+         demand, vcpus, cpu_shares, cpu_reservation, cpu_limit,
+         active, memory, memory_shares, memory_reservation, memory_limit,
+         touched_before, touched, granted, resident,
+         host_granted, host_demand, host_state, host_free, host_blocked):
+    """Run the models on every host. cpu_model / memory_model index CPU_MODELS /
+    MEMORY_MODELS. Per VM (layout order): demand, active and touched_before are inputs;
+    touched (after the tick), granted (cores) and resident (MiB) are written. Per host: sum of grants and of capped demands
+    (cores), memory state, free MiB after reclamation, blocked."""
+    n_hosts = host_start.shape[0] - 1
+    max_vms = 0
+    for h in range(n_hosts):
+        max_vms = max(max_vms, host_start[h + 1] - host_start[h])
+    n_chunks = min(n_hosts, 1024)
+    custom_cpu = cpu_shares.shape[0] > 0
+    custom_memory = memory_shares.shape[0] > 0
+    for chunk in prange(n_chunks):
+        shares_buf = np.empty(max_vms)
+        reservation_buf = np.empty(max_vms)
+        limit_buf = np.empty(max_vms)
+        scratch = np.empty((6, max_vms))
+        for h in range(chunk * n_hosts // n_chunks, (chunk + 1) * n_hosts // n_chunks):
+            first = host_start[h]
+            stop = host_start[h + 1]
+            n = stop - first
+            # vCPU scheduling.
+            if custom_cpu:
+                shares = cpu_shares[first:stop]
+                reservation = cpu_reservation[first:stop]
+                limit = cpu_limit[first:stop]
+            else:
+                shares = shares_buf[:n]
+                reservation = reservation_buf[:n]
+                limit = limit_buf[:n]
+                for i in range(n):
+                    shares[i] = CPU_SHARES_PER_VCPU * vcpus[first + i]
+                    reservation[i] = 0.0
+                    limit[i] = vcpus[first + i]
+            if cpu_model == 0:
+                fair_share(cpu_capacity[h], demand[first:stop], shares, reservation, limit,
+                           granted[first:stop])
+            else:
+                proportional(cpu_capacity[h], demand[first:stop], shares, reservation, limit,
+                             granted[first:stop])
+            used = 0.0
+            wanted = 0.0
+            for i in range(n):
+                used += granted[first + i]
+                wanted += min(demand[first + i], limit[i])
+            host_granted[h] = used
+            host_demand[h] = wanted
+            # Memory.
+            if custom_memory:
+                shares = memory_shares[first:stop]
+                reservation = memory_reservation[first:stop]
+                limit = memory_limit[first:stop]
+            else:
+                shares = shares_buf[:n]
+                reservation = reservation_buf[:n]
+                limit = limit_buf[:n]
+                for i in range(n):
+                    shares[i] = MEMORY_SHARES_PER_MIB * memory[first + i]
+                    reservation[i] = 0.0
+                    limit[i] = memory[first + i]
+            if memory_model == 0:
+                state, free, blocked = esxi(
+                    guest_memory[h], host_memory[h], params, memory[first:stop],
+                    active[first:stop], reservation, limit, shares,
+                    touched_before[first:stop], touched[first:stop], resident[first:stop],
+                    scratch[:, :n])
+            else:
+                state, free, blocked = no_reclamation(
+                    guest_memory[h], host_memory[h], params, memory[first:stop],
+                    active[first:stop], reservation, limit, shares,
+                    touched_before[first:stop], touched[first:stop], resident[first:stop],
+                    scratch[:, :n])
+            host_state[h] = state
+            host_free[h] = free
+            host_blocked[h] = blocked
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def derive_memory(host_start, host_state, params, memory, active, touched, resident,
+                  ballooned, compressed, swapped, shared, stall):
+    """Per VM, from touched and resident: ballooned, compressed, swapped, shared MiB and the
+    stall (active MiB not resident). Exactly the split the esxi kernel used."""
+    n_hosts = host_start.shape[0] - 1
+    for h in prange(n_hosts):
+        compress = host_state[h] >= HARD
+        for i in range(host_start[h], host_start[h + 1]):
+            b, c, s = split_non_resident(touched[i], resident[i], memory[i], compress, params)
+            ballooned[i] = b
+            compressed[i] = c
+            swapped[i] = s
+            shared[i] = params[0] * resident[i]
+            stall[i] = max(0.0, min(active[i], touched[i]) - resident[i])
