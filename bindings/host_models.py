@@ -85,11 +85,25 @@ class Layout:
 
 
 class _FleetState:
-    """What the models remember about one fleet: its layout and the touched memory."""
+    """What the models remember about one fleet: its layout and the touched memory (and, for
+    step(reuse=True), output buffers)."""
 
     def __init__(self):
         self.layout = None
         self.touched = None
+        self.buffers = {}
+
+    def levels(self, name, n_hosts):
+        """Each host's last CPU or memory water level (a first guess for the next solve)."""
+        if name not in self.buffers or len(self.buffers[name]) != n_hosts:
+            self.buffers[name] = np.zeros(n_hosts)
+        return self.buffers[name]
+
+    def buffer(self, name, size, dtype=np.float64):
+        array = self.buffers.get(name)
+        if array is None or array.shape != (size,) or array.dtype != dtype:
+            array = self.buffers[name] = np.empty(size, dtype)
+        return array
 
 
 class HostModels:
@@ -132,8 +146,12 @@ class HostModels:
     # ------------------------------------------------------------ one tick
 
     def step(self, fleet, cpu_demand, active_memory, tick_s=300.0, *, order="slot",
-             validate=True):
-        """Run one tick of tick_s seconds; returns a TickResult. See the module doc."""
+             validate=True, reuse=False):
+        """Run one tick of tick_s seconds; returns a TickResult. See the module doc.
+
+        validate=False skips the input checks (for arrays the caller made itself);
+        reuse=True writes into buffers the models own, so the result is only valid until the
+        next step (a simulation loop avoids allocating per tick this way)."""
         tick_s = float(tick_s)
         if not np.isfinite(tick_s) or tick_s <= 0:
             raise InvalidRequest(f"tick_s = {tick_s} must be a finite number > 0")
@@ -151,14 +169,22 @@ class HostModels:
                     raise InvalidRequest(f"{name} of vm {int(layout.vms[i])} = {values[i]} is "
                                          f"above its {bound[i]:g} {unit}")
         n_vms, n_hosts = len(layout.vms), len(layout.host_start) - 1
-        touched = np.empty(n_vms)
-        granted = np.empty(n_vms)
-        resident = np.empty(n_vms)
-        host_granted = np.empty(n_hosts)
-        host_demand = np.empty(n_hosts)
-        host_state = np.empty(n_hosts, np.int8)
-        host_free = np.empty(n_hosts)
-        host_blocked = np.empty(n_hosts, np.bool_)
+        if reuse:
+            spare = state.buffers.pop("spare_touched", None)
+            touched = spare if spare is not None and spare.shape == (n_vms,) else np.empty(n_vms)
+            make = state.buffer
+        else:
+            touched = np.empty(n_vms)
+
+            def make(name, size, dtype=np.float64):
+                return np.empty(size, dtype)
+        granted = make("granted", n_vms)
+        resident = make("resident", n_vms)
+        host_granted = make("host_granted", n_hosts)
+        host_demand = make("host_demand", n_hosts)
+        host_state = make("host_state", n_hosts, np.int8)
+        host_free = make("host_free", n_hosts)
+        host_blocked = make("host_blocked", n_hosts, np.bool_)
         s = layout.settings
         previous_threads = _set_threads(self.threads)
         try:
@@ -168,9 +194,12 @@ class HostModels:
                 demand, layout.vcpus, s["cpu_shares"], s["cpu_reservation"], s["cpu_limit"],
                 active, layout.memory, s["memory_shares"], s["memory_reservation"],
                 s["memory_limit"], state.touched, touched, granted, resident,
+                state.levels("cpu_levels", n_hosts), state.levels("memory_levels", n_hosts),
                 host_granted, host_demand, host_state, host_free, host_blocked)
         finally:
             _set_threads(previous_threads)
+        if reuse:
+            state.buffers["spare_touched"] = state.touched
         state.touched = touched
         return TickResult(self, layout, tick_s, demand, active, touched, granted, resident,
                           host_granted, host_demand, host_state, host_free, host_blocked)

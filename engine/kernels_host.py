@@ -26,11 +26,13 @@ MEMORY_SHARES_PER_MIB = 10.0
 def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_memory, params,
          demand, vcpus, cpu_shares, cpu_reservation, cpu_limit,
          active, memory, memory_shares, memory_reservation, memory_limit,
-         touched_before, touched, granted, resident,
+         touched_before, touched, granted, resident, cpu_level, host_level,
          host_granted, host_demand, host_state, host_free, host_blocked):
     """Run the models on every host. cpu_model / memory_model index CPU_MODELS /
     MEMORY_MODELS. Per VM (layout order): demand, active and touched_before are inputs;
-    touched (after the tick), granted (cores) and resident (MiB) are written. Per host: sum of grants and of capped demands
+    touched (after the tick), granted (cores) and resident (MiB) are written. cpu_level and
+    host_level carry each host's CPU and memory water levels from tick to tick (a solver's
+    first guess only: results agree within the solvers' tolerance whatever the guess). Per host: sum of grants and of capped demands
     (cores), memory state, free MiB after reclamation, blocked."""
     n_hosts = host_start.shape[0] - 1
     max_vms = 0
@@ -40,65 +42,48 @@ def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_m
     custom_cpu = cpu_shares.shape[0] > 0
     custom_memory = memory_shares.shape[0] > 0
     for chunk in prange(n_chunks):
-        shares_buf = np.empty(max_vms)
-        reservation_buf = np.empty(max_vms)
-        limit_buf = np.empty(max_vms)
-        scratch = np.empty((6, max_vms))
+        zeros = np.zeros(max_vms)
+        scratch = np.empty((7, max_vms))
         for h in range(chunk * n_hosts // n_chunks, (chunk + 1) * n_hosts // n_chunks):
             first = host_start[h]
             stop = host_start[h + 1]
             n = stop - first
-            # vCPU scheduling.
+            # vCPU scheduling. Defaults: 1000 shares per vCPU, no reservation, limit = vCPUs.
             if custom_cpu:
-                shares = cpu_shares[first:stop]
-                reservation = cpu_reservation[first:stop]
-                limit = cpu_limit[first:stop]
+                shares, scale = cpu_shares[first:stop], 0.0
+                reservation, limit = cpu_reservation[first:stop], cpu_limit[first:stop]
             else:
-                shares = shares_buf[:n]
-                reservation = reservation_buf[:n]
-                limit = limit_buf[:n]
-                for i in range(n):
-                    shares[i] = CPU_SHARES_PER_VCPU * vcpus[first + i]
-                    reservation[i] = 0.0
-                    limit[i] = vcpus[first + i]
+                shares, scale = vcpus[first:stop], CPU_SHARES_PER_VCPU
+                reservation, limit = zeros[:n], vcpus[first:stop]
             if cpu_model == 0:
-                fair_share(cpu_capacity[h], demand[first:stop], shares, reservation, limit,
-                           granted[first:stop])
+                used, wanted = fair_share(cpu_capacity[h], demand[first:stop], shares, scale,
+                                          reservation, limit, granted[first:stop],
+                                          cpu_level[h:h + 1])
             else:
-                proportional(cpu_capacity[h], demand[first:stop], shares, reservation, limit,
-                             granted[first:stop])
-            used = 0.0
-            wanted = 0.0
-            for i in range(n):
-                used += granted[first + i]
-                wanted += min(demand[first + i], limit[i])
+                used, wanted = proportional(cpu_capacity[h], demand[first:stop], shares, scale,
+                                            reservation, limit, granted[first:stop],
+                                            cpu_level[h:h + 1])
             host_granted[h] = used
             host_demand[h] = wanted
-            # Memory.
+            # Memory. Defaults: 10 shares per MiB, no reservation, limit = configured MiB.
             if custom_memory:
-                shares = memory_shares[first:stop]
-                reservation = memory_reservation[first:stop]
-                limit = memory_limit[first:stop]
+                shares, scale = memory_shares[first:stop], 0.0
+                reservation, limit = memory_reservation[first:stop], memory_limit[first:stop]
             else:
-                shares = shares_buf[:n]
-                reservation = reservation_buf[:n]
-                limit = limit_buf[:n]
-                for i in range(n):
-                    shares[i] = MEMORY_SHARES_PER_MIB * memory[first + i]
-                    reservation[i] = 0.0
-                    limit[i] = memory[first + i]
+                shares, scale = memory[first:stop], MEMORY_SHARES_PER_MIB
+                reservation, limit = zeros[:n], memory[first:stop]
             if memory_model == 0:
                 state, free, blocked = esxi(
                     guest_memory[h], host_memory[h], params, memory[first:stop],
-                    active[first:stop], reservation, limit, shares,
+                    active[first:stop], reservation, limit, shares, scale,
                     touched_before[first:stop], touched[first:stop], resident[first:stop],
-                    scratch[:, :n])
+                    scratch[:, :n], host_level[h:h + 1])
             else:
                 state, free, blocked = no_reclamation(
                     guest_memory[h], host_memory[h], params, memory[first:stop],
-                    active[first:stop], reservation, limit, shares,
+                    active[first:stop], reservation, limit, shares, scale,
                     touched_before[first:stop], touched[first:stop], resident[first:stop],
-                    scratch[:, :n])
+                    scratch[:, :n], host_level[h:h + 1])
             host_state[h] = state
             host_free[h] = free
             host_blocked[h] = blocked

@@ -33,6 +33,7 @@ high (F >= 4 minFree), clear (>= 1), soft (>= 0.64), hard (>= 0.32), low (< 0.32
 `none`: no reclamation: resident = touched, every other quantity 0 (the state is reported).
 """
 
+import numpy as np
 from numba import njit
 
 HIGH, CLEAR, SOFT, HARD, LOW = 0, 1, 2, 3, 4
@@ -45,7 +46,7 @@ MIN_FREE_BASE, MIN_FREE_KNEE, MIN_FREE_REST = 10, 11, 12
 N_PARAMETERS = 13
 
 #: Relative accuracy of the reclamation level (in MiB of the host's memory).
-LEVEL_TOLERANCE = 1e-12
+LEVEL_TOLERANCE = 1e-9
 
 
 @njit(cache=True, nogil=True)
@@ -69,13 +70,14 @@ def classify(free, min_free, params):
     return LOW
 
 
-@njit(cache=True, nogil=True)
-def _held(x, i, shares, active, floor, want, k):
-    """P_i(x) = clamp(A_i^-1(shares_i x), floor_i, want_i) and its derivative in x."""
+@njit(cache=True, nogil=True, inline="always")
+def _held(x, i, shares, active, floor, want, idle_weight):
+    """P_i(x) = clamp(A_i^-1(shares_i x), floor_i, want_i) and its derivative in x.
+    idle_weight = 1 - idle_tax: idle pages count 1 / idle_weight times in A_i."""
     y = shares[i] * x
     if y >= active[i]:
-        level = active[i] + (y - active[i]) / k
-        slope = shares[i] / k
+        level = active[i] + (y - active[i]) * idle_weight
+        slope = shares[i] * idle_weight
     else:
         level = y
         slope = shares[i]
@@ -98,33 +100,12 @@ def _compressed(non_resident, balloon_cap, compression_cap):
 
 
 @njit(cache=True, nogil=True)
-def _footprint(x, shares, active, floor, want, touched, balloon_cap, compression_cap,
-               compress, params):
-    """Physical MiB used at level x, (1 - sharing) sum P + sum compressed / ratio, and slope."""
-    keep = 1.0 - params[SHARING]
-    per_compressed = 1.0 / params[COMPRESSION_RATIO]
-    k = 1.0 / (1.0 - params[IDLE_TAX])
-    total = 0.0
-    slope = 0.0
-    for i in range(shares.shape[0]):
-        held, d_held = _held(x, i, shares, active, floor, want, k)
-        total += keep * held
-        factor = keep
-        if compress:
-            cached, d_cached = _compressed(touched[i] - held, balloon_cap[i], compression_cap[i])
-            total += cached * per_compressed
-            factor -= d_cached * per_compressed
-        slope += factor * d_held
-    return total, slope
-
-
-@njit(cache=True, nogil=True)
-def _resident_total(x, shares, active, floor, want, ceiling, k):
+def _resident_total(x, shares, active, floor, want, ceiling, idle_weight):
     """sum min(ceiling_i, P_i(x)) and its slope (the resident-cap solve)."""
     total = 0.0
     slope = 0.0
     for i in range(shares.shape[0]):
-        held, d_held = _held(x, i, shares, active, floor, want, k)
+        held, d_held = _held(x, i, shares, active, floor, want, idle_weight)
         if held >= ceiling[i]:
             total += ceiling[i]
         else:
@@ -134,11 +115,12 @@ def _resident_total(x, shares, active, floor, want, ceiling, k):
 
 
 @njit(cache=True, nogil=True)
-def _top_level(shares, active, want, k):
+def _top_level(shares, active, want, idle_weight):
     """The level at which every VM holds all it wants."""
     top = 0.0
     for i in range(shares.shape[0]):
-        adjusted = want[i] if want[i] <= active[i] else active[i] + k * (want[i] - active[i])
+        adjusted = (want[i] if want[i] <= active[i]
+                    else active[i] + (want[i] - active[i]) / idle_weight)
         top = max(top, adjusted / shares[i])
     return top
 
@@ -157,44 +139,77 @@ def split_non_resident(touched, resident, memory, compress, params):
 
 @njit(cache=True, nogil=True)
 def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, shares,
-         touched_before, touched, resident, scratch):
+         share_scale, touched_before, touched, resident, scratch, level):
     """ESXi-style reclamation on one host (module doc). Reads touched_before, writes touched
     (after this tick) and resident; the other quantities follow from them
-    (split_non_resident, derive_memory). scratch: float64 [6, n]. Returns (state, free MiB
-    after reclamation, blocked)."""
+    (split_non_resident, derive_memory). Shares: shares[i], or share_scale * limit[i] when
+    share_scale > 0 (the default settings). scratch: float64 [7, n]. level[0]: the host's
+    water level of the last tick, a first guess (updated; it changes no result, only how fast
+    the solve converges). Returns (state, free MiB after reclamation, blocked)."""
     n = memory.shape[0]
     keep = 1.0 - params[SHARING]
-    k = 1.0 / (1.0 - params[IDLE_TAX])
     min_free = min_free_mib(host_memory, params)
+    total_want = 0.0
+    for i in range(n):
+        touched[i] = min(memory[i], max(touched_before[i], active[i]))
+        want = min(touched[i], limit[i])
+        resident[i] = want
+        total_want += want
+    free0 = guest_memory - keep * total_want
+    state = classify(free0, min_free, params)
+    blocked = free0 < params[BLOCK_AT] * min_free
+    if state < SOFT and total_want <= guest_memory:
+        # No pressure: everything wanted stays resident (above a limit: balloon, then swap).
+        return state, free0, blocked
+    return _reclaim(guest_memory, params, memory, active, reservation, limit, shares,
+                    share_scale, touched, resident, scratch, state, min_free, blocked, level)
+
+
+@njit(cache=True, nogil=True)
+def _reclaim(guest_memory, params, memory, active, reservation, limit, shares, share_scale,
+             touched, resident, scratch, state, min_free, blocked, level):
+    """Steps 3 to 5 of the module doc for a host under pressure (resident holds want)."""
+    n = memory.shape[0]
+    keep = 1.0 - params[SHARING]
+    idle_weight = 1.0 - params[IDLE_TAX]
     want = scratch[0]
     hot = scratch[1]
     floor = scratch[2]
     balloon_cap = scratch[3]
     compression_cap = scratch[4]
     held = scratch[5]
-    total_want = 0.0
+    weight = scratch[6]
     for i in range(n):
-        touched[i] = min(memory[i], max(touched_before[i], active[i]))
-        want[i] = min(touched[i], limit[i])
+        want[i] = resident[i]
         hot[i] = min(active[i], want[i])
         floor[i] = min(reservation[i], want[i])
         balloon_cap[i] = params[MAX_BALLOON] * memory[i]
         compression_cap[i] = params[COMPRESSION_CACHE] * memory[i]
         held[i] = want[i]
-        total_want += want[i]
-    free0 = guest_memory - keep * total_want
-    state = classify(free0, min_free, params)
+        weight[i] = share_scale * limit[i] if share_scale > 0 else shares[i]
     compress = state >= HARD
-    if state >= SOFT:
-        if state == SOFT:  # ballooning only: a VM keeps what its balloon cannot take
-            for i in range(n):
-                room = max(0.0, balloon_cap[i] - (touched[i] - want[i]))
-                floor[i] = max(floor[i], want[i] - room)
-        target = guest_memory - min_free
-        level = _solve(target, shares, hot, floor, want, touched, balloon_cap,
-                       compression_cap, compress, params, k)
+    if compress:
+        # Hard and low: the pressure target and the resident cap share the floors (the
+        # reservations), so one solve finds the largest level that meets both.
+        total_reserved = 0.0
         for i in range(n):
-            held[i] = _held(level, i, shares, hot, floor, want, k)[0]
+            total_reserved += floor[i]
+        if total_reserved < guest_memory:
+            level[0] = _solve(guest_memory - min_free, weight, hot, floor, want, touched,
+                              balloon_cap, compression_cap, compress, params, idle_weight,
+                              guest_memory, level[0])
+            for i in range(n):
+                held[i] = _held(level[0], i, weight, hot, floor, want, idle_weight)[0]
+    elif state == SOFT:
+        # Ballooning only: a VM keeps what its balloon cannot take.
+        for i in range(n):
+            room = max(0.0, balloon_cap[i] - (touched[i] - want[i]))
+            floor[i] = max(floor[i], want[i] - room)
+        level[0] = _solve(guest_memory - min_free, weight, hot, floor, want, touched,
+                          balloon_cap, compression_cap, compress, params, idle_weight, np.inf,
+                          level[0])
+        for i in range(n):
+            held[i] = _held(level[0], i, weight, hot, floor, want, idle_weight)[0]
     # Resident memory never exceeds M: floors at the reservations.
     total_held = 0.0
     for i in range(n):
@@ -209,38 +224,48 @@ def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, 
             for i in range(n):
                 held[i] = floor[i] * scale
         else:
-            level = _solve_resident(guest_memory, shares, hot, floor, want, held, k)
+            level[0] = _solve_resident(guest_memory, weight, hot, floor, want, held,
+                                       idle_weight, level[0])
             for i in range(n):
-                held[i] = min(held[i], _held(level, i, shares, hot, floor, want, k)[0])
+                held[i] = min(held[i],
+                              _held(level[0], i, weight, hot, floor, want, idle_weight)[0])
     physical = 0.0
     for i in range(n):
         resident[i] = held[i]
         compressed = split_non_resident(touched[i], held[i], memory[i], compress, params)[1]
         physical += keep * held[i] + compressed / params[COMPRESSION_RATIO]
-    return state, guest_memory - physical, free0 < params[BLOCK_AT] * min_free
+    return state, guest_memory - physical, blocked
 
 
 @njit(cache=True, nogil=True)
 def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_cap, compress,
-           params, k):
-    """The largest level x with footprint(x) <= target (0 if even the floors exceed it)."""
+           params, idle_weight, resident_cap, guess):
+    """The largest level x with footprint(x) <= target and sum P(x) <= resident_cap (0 if
+    even the floors miss them). Both are piecewise linear and non-decreasing in x: Newton
+    steps on the larger excess, bisection when a step leaves the bracket."""
     low = 0.0
-    high = _top_level(shares, hot, want, k)
-    at_low, _ = _footprint(low, shares, hot, floor, want, touched, balloon_cap,
-                           compression_cap, compress, params)
-    if at_low >= target:
+    high = _top_level(shares, hot, want, idle_weight)
+    at_low, _ = _excess(low, target, shares, hot, floor, want, touched, balloon_cap,
+                        compression_cap, compress, params, idle_weight, resident_cap)
+    if at_low >= 0:
         return 0.0
-    x = high
+    at_high, _ = _excess(high, target, shares, hot, floor, want, touched, balloon_cap,
+                         compression_cap, compress, params, idle_weight, resident_cap)
+    if at_high <= 0:
+        return high
+    # Start from last tick's level if it is inside the bracket, else the secant.
+    x = guess if 0 < guess < high else high * (-at_low) / (at_high - at_low)
+    scale = max(target, 1.0)
     for _ in range(200):
-        value, slope = _footprint(x, shares, hot, floor, want, touched, balloon_cap,
-                                  compression_cap, compress, params)
-        if value <= target:
+        excess, slope = _excess(x, target, shares, hot, floor, want, touched, balloon_cap,
+                                compression_cap, compress, params, idle_weight, resident_cap)
+        if excess <= 0:
             low = x
-            if target - value <= LEVEL_TOLERANCE * max(target, 1.0):
+            if -excess <= LEVEL_TOLERANCE * scale:
                 break
         else:
             high = x
-        step = x - (value - target) / slope if slope > 0 else -1.0
+        step = x - excess / slope if slope > 0 else -1.0
         x = step if low < step < high else 0.5 * (low + high)
         if high - low <= 1e-15 * high:
             break
@@ -248,13 +273,45 @@ def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_c
 
 
 @njit(cache=True, nogil=True)
-def _solve_resident(capacity, shares, hot, floor, want, ceiling, k):
+def _excess(x, target, shares, hot, floor, want, touched, balloon_cap, compression_cap,
+            compress, params, idle_weight, resident_cap):
+    """max(footprint(x) - target, sum P(x) - resident_cap) and its slope in x."""
+    keep = 1.0 - params[SHARING]
+    per_compressed = 1.0 / params[COMPRESSION_RATIO]
+    footprint = 0.0
+    footprint_slope = 0.0
+    held_total = 0.0
+    held_slope = 0.0
+    for i in range(shares.shape[0]):
+        held, d_held = _held(x, i, shares, hot, floor, want, idle_weight)
+        held_total += held
+        held_slope += d_held
+        footprint += keep * held
+        factor = keep
+        if compress:
+            cached, d_cached = _compressed(touched[i] - held, balloon_cap[i], compression_cap[i])
+            footprint += cached * per_compressed
+            factor -= d_cached * per_compressed
+        footprint_slope += factor * d_held
+    if held_total - resident_cap > footprint - target:
+        return held_total - resident_cap, held_slope
+    return footprint - target, footprint_slope
+
+
+@njit(cache=True, nogil=True)
+def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, guess):
     """The largest level x with sum min(ceiling, P(x)) <= capacity."""
     low = 0.0
-    high = _top_level(shares, hot, want, k)
-    x = high
+    high = _top_level(shares, hot, want, idle_weight)
+    at_low = _resident_total(low, shares, hot, floor, want, ceiling, idle_weight)[0] - capacity
+    at_high = _resident_total(high, shares, hot, floor, want, ceiling, idle_weight)[0] - capacity
+    if at_low >= 0:
+        return 0.0
+    if at_high <= 0:
+        return high
+    x = guess if 0 < guess < high else high * (-at_low) / (at_high - at_low)
     for _ in range(200):
-        value, slope = _resident_total(x, shares, hot, floor, want, ceiling, k)
+        value, slope = _resident_total(x, shares, hot, floor, want, ceiling, idle_weight)
         if value <= capacity:
             low = x
             if capacity - value <= LEVEL_TOLERANCE * max(capacity, 1.0):
@@ -270,7 +327,7 @@ def _solve_resident(capacity, shares, hot, floor, want, ceiling, k):
 
 @njit(cache=True, nogil=True)
 def no_reclamation(guest_memory, host_memory, params, memory, active, reservation, limit,
-                   shares, touched_before, touched, resident, scratch):
+                   shares, share_scale, touched_before, touched, resident, scratch, level):
     """The `none` model: everything touched stays resident; the state is still reported."""
     total = 0.0
     for i in range(memory.shape[0]):
