@@ -38,3 +38,27 @@ def mixed_fleet(rng, n_hosts, *, n_shapes=4):
     total = shapes[rng.integers(0, n_shapes, size=n_hosts)]
     return Fleet(total.astype(np.int64), reserved={"MEMORY_MB": 512},
                  allocation_ratio={"VCPU": 4.0})
+
+
+def snapshot(fleet):
+    """The fleet's meaning as plain nested tuples (arrays as dtype, shape and bytes): equal
+    exactly when two fleets hold the same inventories, VMs, tenants, free slots and settings.
+    (Pickled bytes are not a fair test: NumPy may memoize dtype objects differently.)"""
+    state = fleet.__reduce__()[1][1]
+    extra = getattr(fleet, "__dict__", {})
+    items = list(state.items())
+    settings = extra.get("_vm_settings")
+    if settings is not None:
+        live = settings.generation >= 0
+        items.append(("settings", settings.values[live], settings.generation[live]))
+    if "_host_names" in extra:
+        items.append(("host_names", tuple(extra["_host_names"])))
+    return tuple(_plain(item) for item in items)
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return (value.dtype.str, value.shape, np.ascontiguousarray(value).tobytes())
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value

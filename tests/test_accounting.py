@@ -13,7 +13,7 @@ import vmsched
 from vmsched import PRESETS, Fleet, errors
 from vmsched.engine import dtypes
 from vmsched.reference import Inventory, ReferenceFleet
-from vmsched.testing import azure_like_requests, mixed_fleet
+from vmsched.testing import azure_like_requests, mixed_fleet, snapshot
 
 
 def test_capacity_is_placement_formula():
@@ -181,7 +181,7 @@ def test_pickle_restores_exactly():
     assert again.free_slot_stack().tolist() == fleet.free_slot_stack().tolist()
     # Same next steps on both: the restored fleet continues exactly.
     assert again.allocate(0, (1, 1024, 1)) == fleet.allocate(0, (1, 1024, 1))
-    assert pickle.dumps(again) == pickle.dumps(fleet)
+    assert snapshot(again) == snapshot(fleet)
 
 
 def test_vm_table_grows_and_reuses_slots_last_freed_first():

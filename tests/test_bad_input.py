@@ -1,7 +1,6 @@
 """Bad input raises a vmsched.errors exception that names the bad value, and changes nothing."""
 
 import math
-import pickle
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,7 @@ from hypothesis import strategies as st
 from vmsched import Fleet, errors
 
 
-def snapshot(fleet):
-    return pickle.dumps(fleet)
+from vmsched.testing import snapshot
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from vmsched.filters import FunctionFilter, MaxVMsPerHost, ResourceFit
 from vmsched.policy import FAST_POLICIES
 from vmsched.reference import ReferenceFleet
 from vmsched.reference.placement import ReferencePlacer
-from vmsched.testing import azure_like_requests, mixed_fleet
+from vmsched.testing import azure_like_requests, mixed_fleet, snapshot
 from vmsched.weighers import FunctionWeigher
 
 
@@ -128,7 +128,7 @@ def test_place_many_equals_loop_of_place(policy, seed, n):
             host = vm = -1
             assert batch.eliminated[i].tolist() == list(error.eliminated.values())
         assert (batch.hosts[i], batch.vms[i]) == (host, vm)
-    assert pickle.dumps(batch_fleet) == pickle.dumps(loop_fleet)
+    assert snapshot(batch_fleet) == snapshot(loop_fleet)
 
 
 @given(seed=st.integers(0, 2**32 - 1))
@@ -164,16 +164,16 @@ def test_rejection_reports_eliminations_and_changes_nothing():
     placer.place((8, 1024, 0))                 # host 0: every vCPU taken
     for _ in range(3):
         placer.place((1, 1024, 0))             # hosts 1-3: one VM each
-    before = pickle.dumps(fleet)
+    before = snapshot(fleet)
     with pytest.raises(errors.NoValidHost) as raised:
         placer.place((1, 1024, 0))
     assert raised.value.eliminated == {"resource_fit": 1, "max_vms_per_host": 3}
     assert "resource_fit eliminated 1, max_vms_per_host eliminated 3" in str(raised.value)
-    assert pickle.dumps(fleet) == before
+    assert snapshot(fleet) == before
     fast = Placer(fleet, "best_fit")
     with pytest.raises(errors.NoValidHost, match="resource_fit eliminated 4"):
         fast.place((9, 1, 0))
-    assert pickle.dumps(fleet) == before
+    assert snapshot(fleet) == before
 
 
 def test_gang_is_all_or_nothing():
@@ -181,10 +181,10 @@ def test_gang_is_all_or_nothing():
     placer = Placer(fleet, "first_fit")
     placer.create_group("web", "anti-affinity")
     placer.place((1, 512, 0), tenant="early")
-    before = pickle.dumps(fleet)
+    before = snapshot(fleet)
     with pytest.raises(errors.NoValidHost):
         placer.place_gang([(8, 1024, 0)] * 5, tenant="new")       # only 4 hosts
-    assert pickle.dumps(fleet) == before and "new" not in fleet.tenant_ids
+    assert snapshot(fleet) == before and "new" not in fleet.tenant_ids
     gang = placer.place_gang([(8, 1024, 0)] * 3, tenant="new")
     assert [p.host for p in gang] == [1, 2, 3]
 
@@ -250,7 +250,7 @@ def test_bad_placement_input_changes_nothing():
     fleet = small_fleet()
     placer = Placer(fleet, "best_fit")
     placer.place((1, 512, 0))
-    before = pickle.dumps(fleet)
+    before = snapshot(fleet)
     for requests_ in ([[1, 2]], [[-1, 2, 0]], [[1.5, 2, 0]], [[np.nan, 1, 1]], [], [[0, 0, 0]],
                       np.zeros((2, 3, 1), int)):
         with pytest.raises(errors.InvalidRequest):
@@ -269,7 +269,7 @@ def test_bad_placement_input_changes_nothing():
         placer.create_group("x", "sometimes")
     with pytest.raises(errors.InvalidRequest):
         Placer(fleet, "first_fit", host_labels=[{"a"}])
-    assert pickle.dumps(fleet) == before
+    assert snapshot(fleet) == before
 
 
 def test_placer_pickles_and_continues_identically():
