@@ -91,6 +91,7 @@ class _FleetState:
     def __init__(self):
         self.layout = None
         self.touched = None
+        self.hosts = None
         self.buffers = {}
 
     def levels(self, name, n_hosts):
@@ -137,7 +138,7 @@ class HostModels:
         settings = fleet._vm_settings
         key = (fleet.n_changes, fleet.inventory_version, settings.version)
         if state.layout is None or state.layout.key != key:
-            new = _build_layout(fleet, key)
+            new, state.hosts = _build_layout(fleet, key, state.hosts)
             state.touched = _carry_touched(state.layout, state.touched, new,
                                            fleet.slot_high_water)
             state.layout = new
@@ -374,46 +375,41 @@ def _check_parameters(values):
     return out
 
 
-def _build_layout(fleet, key):
+def _build_layout(fleet, key, hosts=None):
+    """The layout of the fleet's VMs now. hosts: cached per-host arrays (inventory unchanged)."""
     cpu, mem = fleet.resource_index("VCPU"), fleet.resource_index("MEMORY_MB")
-    live = fleet.live_vms()
-    hosts = np.asarray(fleet.vm_host)[live]
-    vms = live[np.argsort(hosts, kind="stable")]
-    counts = np.bincount(hosts, minlength=fleet.n_hosts)
-    host_start = np.zeros(fleet.n_hosts + 1, np.int64)
-    np.cumsum(counts, out=host_start[1:])
+    vms, host_start = kernels_host.build_layout(np.asarray(fleet.vm_host), fleet.n_hosts)
     request = np.asarray(fleet.vm_request)
     settings = fleet._vm_settings
     if settings.has_custom(fleet, vms):
         values = settings.effective(fleet, vms)
     else:
-        values = {name: np.empty(0) for name in
+        values = {name: _EMPTY for name in
                   ("cpu_shares", "cpu_reservation", "cpu_limit", "memory_shares",
                    "memory_reservation", "memory_limit")}
-    total, reserved = fleet.total, fleet.reserved
+    if hosts is None or hosts[0] != fleet.inventory_version:
+        total, reserved = fleet.total, fleet.reserved
+        hosts = (fleet.inventory_version,
+                 (total[:, cpu] - reserved[:, cpu]).astype(np.float64),
+                 (total[:, mem] - reserved[:, mem]).astype(np.float64),
+                 total[:, mem].astype(np.float64))
     return Layout(
         vms=vms, host_start=host_start, generation=np.asarray(fleet.vm_generation)[vms],
         vcpus=request[vms, cpu].astype(np.float64),
         memory=request[vms, mem].astype(np.float64), settings=values,
-        cpu_capacity=(total[:, cpu] - reserved[:, cpu]).astype(np.float64),
-        guest_memory=(total[:, mem] - reserved[:, mem]).astype(np.float64),
-        host_memory=total[:, mem].astype(np.float64), key=key)
+        cpu_capacity=hosts[1], guest_memory=hosts[2], host_memory=hosts[3], key=key), hosts
+
+
+_EMPTY = np.empty(0)
 
 
 def _carry_touched(old, touched, new, n_slots):
     """Touched memory of the VMs that are still there (same handle and generation), 0 for new."""
     if old is None or touched is None or len(old.vms) == 0:
         return np.zeros(len(new.vms))
-    by_slot = np.zeros(max(n_slots, int(old.vms.max()) + 1))
-    generation = np.full(len(by_slot), -1, np.int64)
-    by_slot[old.vms] = touched
-    generation[old.vms] = old.generation
-    inside = new.vms < len(by_slot)
-    carried = np.zeros(len(new.vms))
-    same = inside.copy()
-    same[inside] = generation[new.vms[inside]] == new.generation[inside]
-    carried[same] = by_slot[new.vms[same]]
-    return carried
+    n = max(n_slots, int(old.vms.max()) + 1, int(new.vms.max()) + 1 if len(new.vms) else 0)
+    return kernels_host.carry_over(old.vms, old.generation.astype(np.int64), touched, new.vms,
+                                   new.generation.astype(np.int64), n)
 
 
 def _per_vm(name, values, layout, order, fleet, validate):

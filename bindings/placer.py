@@ -19,7 +19,7 @@ from vmsched import _validate
 from vmsched.engine import dtypes
 from vmsched.engine._fit_index import FastPolicy
 from vmsched.engine._placement import GroupPolicy, PlacementCore, WeigherKind
-from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource
+from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource, UnknownVM
 from vmsched.policy import resolve_policy
 
 GROUP_POLICIES = {
@@ -283,6 +283,24 @@ class Placer:
             members[host] -= 1
             if members[host] == 0:
                 del members[host]
+
+    def release_many(self, vms):
+        """Release several VMs placed by this placer: all or none (UnknownVM names the first
+        that is not allocated)."""
+        vms = np.asarray(vms)
+        if vms.dtype.kind not in "iu" or vms.ndim != 1:
+            raise InvalidRequest("vms must be a 1-D array of VM handles")
+        if not self._vm_group:
+            self.fleet.release_many(vms)
+            return
+        live = set(self.fleet.live_vms().tolist())
+        for vm in vms.tolist():
+            if vm not in live:
+                raise UnknownVM(f"vm {vm} is not allocated")
+        if len(set(vms.tolist())) != len(vms):
+            raise InvalidRequest("vms lists a VM twice")
+        for vm in vms.tolist():
+            self.release(vm)
 
     def place_many(self, requests, *, tenants=0, labels=None, groups=None):
         """Decide and allocate requests in order, exactly as a loop of `place` would.

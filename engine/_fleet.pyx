@@ -380,6 +380,20 @@ cdef class FleetState:
         """Release a VM: its resources return to its host and tenant, its handle is freed."""
         self.uncommit(self.read_vm(vm))
 
+    def release_many(self, vms):
+        """Release several VMs (integer handles, each allocated once): all or none."""
+        cdef const long long[::1] handles = np.ascontiguousarray(vms, dtype=np.int64)
+        cdef Py_ssize_t i, n = handles.shape[0]
+        cdef long long v
+        for i in range(n):
+            v = handles[i]
+            if v < 0 or v >= self.slot_high_water or self._vm_host[v] < 0:
+                raise UnknownVM(f"vm {v} is not allocated")
+        if len(np.unique(np.asarray(handles))) != n:
+            raise InvalidRequest("vms lists a VM twice")
+        for i in range(n):
+            self.uncommit(<index_t>handles[i])
+
     def resize(self, vm, request):
         """Change a live VM's allocation in place, all-or-nothing.
 
@@ -633,6 +647,11 @@ cdef class FleetState:
     def vm_request(self):
         """Allocation of each VM slot (zeros when free), int64 [slot_high_water, n_res]."""
         return _readonly(self._vm_request[:self.slot_high_water])
+
+    @property
+    def slot_capacity(self):
+        """VM slots allocated so far (the table grows by doubling, or by reserve())."""
+        return self._vm_host.shape[0]
 
     @property
     def vm_generation(self):

@@ -507,3 +507,72 @@ cdef class PlacementCore:
         self._labels = 0
         self._labels_impossible = False
         return placed
+
+    def run_events(self, kinds, rows, requests, tenant_index, list tenant_ids, list tenant_codes,
+                   row_slot, row_host, row_status, row_reason, row_of_slot, rejections):
+        """Apply a run of simulation events in order: kind 1 places workload row rows[i]
+        (requests[row]), kind 0 releases it if it is running. Built-in plugins, no groups,
+        labels nor random subset. Updates the per-row arrays (slot, host, status 1 running /
+        2 done / 3 rejected, reason = index of the filter that eliminated most hosts),
+        row_of_slot and the per-filter rejection counts. tenant_codes[k] caches the fleet's
+        code of tenant_ids[k] (-1: not yet registered). The caller has reserved enough VM
+        slots and row_of_slot entries. Returns (arrivals, departures)."""
+        cdef const signed char[::1] kind = kinds
+        cdef const long long[::1] row = rows
+        cdef const amount_t[:, ::1] q = requests
+        cdef const index_t[::1] tenant_of = tenant_index
+        cdef long long[::1] slot_of = row_slot
+        cdef index_t[::1] host_of = row_host
+        cdef signed char[::1] status = row_status
+        cdef short[::1] reason = row_reason
+        cdef long long[::1] row_at = row_of_slot
+        cdef amount_t[::1] rejected = rejections
+        cdef Py_ssize_t i, f, best, n = kind.shape[0], n_rows = q.shape[0]
+        cdef long long r
+        cdef index_t host, code, vm
+        cdef Py_ssize_t arrivals = 0, departures = 0
+        if (row.shape[0] != n or q.shape[1] != self.fleet.n_resources
+                or tenant_of.shape[0] != n_rows or slot_of.shape[0] != n_rows
+                or host_of.shape[0] != n_rows or status.shape[0] != n_rows
+                or reason.shape[0] != n_rows or rejected.shape[0] != max(self.n_filters, 1)
+                or self.host_subset_size != 1):
+            raise InvalidRequest("run_events arrays do not match")
+        for i in range(n):
+            r = row[i]
+            if r < 0 or r >= n_rows:
+                raise InvalidRequest(f"event row {r} is out of range")
+        if (self.fleet._vm_host.shape[0] - self.fleet.slot_high_water
+                + self.fleet._n_free_slots < n or row_at.shape[0] < self.fleet._vm_host.shape[0]):
+            raise InvalidRequest("reserve VM slots and row_of_slot before run_events")
+        for i in range(n):
+            r = row[i]
+            if kind[i] == 0:
+                if status[r] == 1:
+                    vm = <index_t>slot_of[r]
+                    self.fleet.uncommit(vm)
+                    row_at[vm] = -1
+                    status[r] = 2
+                    departures += 1
+                continue
+            arrivals += 1
+            host = self.decide(&q[r, 0], 0.0)
+            host_of[r] = host
+            if host < 0:
+                status[r] = 3
+                best = 0
+                if self.fast < 0:
+                    for f in range(1, self.n_filters):
+                        if self._eliminated[f] > self._eliminated[best]:
+                            best = f
+                reason[r] = <short>best
+                rejected[best] += 1
+                continue
+            code = tenant_codes[tenant_of[r]]
+            if code < 0:
+                code = self.fleet.tenant_code(tenant_ids[tenant_of[r]])
+                tenant_codes[tenant_of[r]] = code
+            vm = self.fleet.commit(host, &q[r, 0], code)
+            slot_of[r] = vm
+            row_at[vm] = r
+            status[r] = 1
+        return arrivals, departures

@@ -104,3 +104,41 @@ def derive_memory(host_start, host_state, params, memory, active, touched, resid
             swapped[i] = s
             shared[i] = params[0] * resident[i]
             stall[i] = max(0.0, min(active[i], touched[i]) - resident[i])
+
+
+@njit(cache=True, nogil=True)
+def build_layout(vm_host, n_hosts):
+    """VM handles grouped by host, ascending within a host (a counting sort of the live slots:
+    vm_host[slot] is the slot's host, -1 when free). Returns (vms int64, host_start int64)."""
+    counts = np.zeros(n_hosts + 1, np.int64)
+    for slot in range(vm_host.shape[0]):
+        if vm_host[slot] >= 0:
+            counts[vm_host[slot] + 1] += 1
+    for h in range(n_hosts):
+        counts[h + 1] += counts[h]
+    host_start = counts.copy()
+    vms = np.empty(counts[n_hosts], np.int64)
+    for slot in range(vm_host.shape[0]):
+        h = vm_host[slot]
+        if h >= 0:
+            vms[counts[h]] = slot
+            counts[h] += 1
+    return vms, host_start
+
+
+@njit(cache=True, nogil=True)
+def carry_over(old_vms, old_generation, old_values, new_vms, new_generation, n_slots):
+    """Per new layout position, the old value of the same VM (same handle and generation), 0
+    for a VM that was not there."""
+    by_slot = np.zeros(n_slots)
+    generation = np.full(n_slots, -1, np.int64)
+    for i in range(old_vms.shape[0]):
+        if old_vms[i] < n_slots:
+            by_slot[old_vms[i]] = old_values[i]
+            generation[old_vms[i]] = old_generation[i]
+    out = np.zeros(new_vms.shape[0])
+    for i in range(new_vms.shape[0]):
+        slot = new_vms[i]
+        if slot < n_slots and generation[slot] == new_generation[i]:
+            out[i] = by_slot[slot]
+    return out

@@ -1,0 +1,195 @@
+"""Results of a Simulation: tables, a summary, Parquet files and plots (DESIGN section 6).
+
+Tables (pandas): `vms` (per VM: placement, status, exact totals of used / ready / throttled
+core-seconds and ballooned / compressed / swapped / stalled MiB-seconds, seconds in contention),
+`ticks` (per tick, fleet-wide: VMs, hosts in use, CPU demand and grants, memory states, ...),
+`hosts` (per host totals), `snapshots` (daily: realised overcommit, stranded capacity) and
+`tenants` (allocated vCPU-hours and GiB-hours, used core-hours).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vmsched.engine import kernels_sim
+from vmsched.engine.kernels_memory import STATE_NAMES
+
+READY_THRESHOLD = 0.05  # a VM "suffers" with more than 5% of its CPU demand ready
+
+
+class Results:
+    """A copy of a simulation's outcome up to its current tick."""
+
+    def __init__(self, sim):
+        from vmsched.simulation import STATUS_NAMES
+
+        table = sim.workload.table
+        tick_s = sim.tick_s
+        self.tick_s = tick_s
+        self.ticks_run = sim.tick
+        self.wall_s = sim.wall_s
+        self.n_hosts = sim.fleet.n_hosts
+        self.resources = sim.fleet.resources
+        self.workload_name = sim.workload.name
+        self.policy = sim.placer.policy.name or "pipeline"
+        self.models = (repr(sim.host_models) if sim.host_models is not None else "none")
+        vms = table[["vm_id", "tenant", "start_s", "end_s"]].copy()
+        for r, name in enumerate(sim.fleet.resources):
+            vms[name] = sim.requests[:, r]
+        vms["status"] = pd.Categorical.from_codes(sim.status, categories=list(STATUS_NAMES))
+        vms["host"] = sim.host
+        names = np.array(list(sim.placer._filter_names) + [None], dtype=object)
+        vms["rejected_by"] = names[np.where(sim.reason >= 0, sim.reason, -1)]
+        for i, name in enumerate(kernels_sim.VM_TOTAL_NAMES):
+            vms[name] = sim.totals[i]
+        vms["ticks"] = sim.ticks_present
+        self.vms = vms
+        self.ticks = pd.DataFrame(sim.series[:sim.tick], columns=list(kernels_sim.SERIES_NAMES))
+        hosts = pd.DataFrame({name: sim.host_totals[i] for i, name in
+                              enumerate(kernels_sim.HOST_TOTAL_NAMES)})
+        busy = hosts["busy_ticks"].to_numpy()
+        hosts["mean_utilization"] = np.where(busy > 0, hosts["utilization_sum"]
+                                             / np.maximum(busy, 1), 0.0)
+        for s, state in enumerate(STATE_NAMES):
+            hosts[f"ticks_{state}"] = sim.host_state_ticks[:, s]
+        hosts.index.name = "host"
+        self.hosts = hosts.drop(columns=["utilization_sum"])
+        self.snapshots = pd.DataFrame(sim.snapshots)
+        self.rejections = sim.rejections()
+        self.tenants = self._tenants(vms, tick_s)
+
+    def _tenants(self, vms, tick_s):
+        hours = vms["ticks"].to_numpy() * tick_s / 3600.0
+        frame = pd.DataFrame({"tenant": vms["tenant"].astype(str), "vms": 1,
+                              "used_core_hours": vms["used_core_s"] / 3600.0})
+        if "VCPU" in vms:
+            frame["allocated_vcpu_hours"] = vms["VCPU"] * hours
+        if "MEMORY_MB" in vms:
+            frame["allocated_gib_hours"] = vms["MEMORY_MB"] / 1024.0 * hours
+        return frame.groupby("tenant", sort=True).sum()
+
+    # ------------------------------------------------------------ summary
+
+    def ready_fractions(self):
+        """Per measured VM: ready core-seconds / capped demand core-seconds (0 without demand)."""
+        measured = self.vms[self.vms["ticks"] > 0]
+        demand = measured["demand_core_s"].to_numpy()
+        ready = measured["ready_core_s"].to_numpy()
+        return np.where(demand > 0, ready / np.where(demand > 0, demand, 1), 0.0)
+
+    def summary(self):
+        """The answer, as a Series of labelled figures (exact sums; percentiles over VMs)."""
+        vms, ticks = self.vms, self.ticks
+        status = vms["status"].value_counts()
+        out = {
+            "workload": self.workload_name,
+            "policy": self.policy,
+            "host models": self.models,
+            "simulated days": self.ticks_run * self.tick_s / 86400.0,
+            "wall seconds": round(self.wall_s, 3),
+            "hosts in fleet": self.n_hosts,
+            "hosts in use, peak": int(ticks["hosts_in_use"].max()) if len(ticks) else 0,
+            "hosts in use, mean": float(ticks["hosts_in_use"].mean()) if len(ticks) else 0.0,
+            "VMs": len(vms),
+            "VMs placed": int(len(vms) - status.get("rejected", 0) - status.get("pending", 0)),
+            "VMs rejected": int(status.get("rejected", 0)),
+        }
+        for name, count in sorted(self.rejections.items()):
+            out[f"rejected by {name}"] = count
+        out["VM-ticks measured"] = int(vms["ticks"].sum())
+        if len(self.snapshots):
+            for column in self.snapshots.columns:
+                if column.startswith("overcommit_"):
+                    out[f"realised overcommit {column[11:]}, mean"] = \
+                        float(self.snapshots[column].mean())
+                if column.startswith("stranded_fraction_"):
+                    out[f"stranded {column[18:]}, mean fraction of free"] = \
+                        float(self.snapshots[column].mean())
+        fractions = self.ready_fractions()
+        if len(fractions):
+            for q in (50, 95, 99):
+                out[f"CPU ready p{q} (fraction of demand)"] = float(np.percentile(fractions, q))
+            out["CPU ready max"] = float(fractions.max())
+            out[f"VMs with CPU ready > {READY_THRESHOLD:.0%}"] = int(
+                (fractions > READY_THRESHOLD).sum())
+        demand = vms["demand_core_s"].sum()
+        out["CPU used core-hours"] = float(vms["used_core_s"].sum() / 3600.0)
+        out["CPU ready core-hours"] = float(vms["ready_core_s"].sum() / 3600.0)
+        out["CPU ready, fleet fraction of demand"] = float(
+            vms["ready_core_s"].sum() / demand) if demand > 0 else 0.0
+        for name in ("ballooned", "compressed", "swapped", "stall"):
+            out[f"memory {name} GiB-hours"] = float(vms[f"{name}_mib_s"].sum() / 1024 / 3600)
+        for state in STATE_NAMES[2:]:
+            out[f"host-ticks in memory state {state}"] = int(self.hosts[f"ticks_{state}"].sum())
+        out["tenants"] = len(self.tenants)
+        return pd.Series(out, name="value", dtype=object)
+
+    # ------------------------------------------------------------ files
+
+    def to_parquet(self, folder):
+        """Write vms, ticks, hosts, snapshots, tenants and summary as Parquet into folder;
+        returns the paths."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        tables = {"vms": self.vms, "ticks": self.ticks, "hosts": self.hosts,
+                  "snapshots": self.snapshots, "tenants": self.tenants,
+                  "summary": self.summary().astype(str).to_frame()}
+        for name, frame in tables.items():
+            frame = frame.copy()
+            for column in frame.columns:
+                if frame[column].dtype == object:
+                    frame[column] = frame[column].astype(str)
+            path = folder / f"{name}.parquet"
+            frame.to_parquet(path)
+            paths.append(path)
+        return paths
+
+    def plot(self, folder):
+        """PNG charts of hosts in use, CPU utilisation, ready time and memory states over
+        time; returns the paths."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        ticks = self.ticks
+        days = ticks["time_s"] / 86400.0
+        capacity = ticks["cpu_capacity_in_use_cores"].replace(0, np.nan)
+        charts = {
+            "hosts_in_use": ("Hosts in use", "hosts", [("hosts in use", ticks["hosts_in_use"]),
+                                                      ("VMs / 10", ticks["vms"] / 10)]),
+            "cpu_utilization": ("CPU utilisation of hosts in use", "fraction of guest pCPUs",
+                                [("granted", ticks["cpu_granted_cores"] / capacity),
+                                 ("demanded", ticks["cpu_demand_cores"] / capacity)]),
+            "cpu_ready": ("CPU ready (wanted, not given)", "fraction of demand",
+                          [("ready", ticks["ready_core_s"] / (ticks["cpu_demand_cores"]
+                                                              * self.tick_s).replace(0, np.nan))]),
+        }
+        paths = []
+        for name, (title, unit, lines) in charts.items():
+            figure, axes = plt.subplots(figsize=(9, 4))
+            for label, values in lines:
+                axes.plot(days, values, label=label, linewidth=1)
+            axes.set(title=title, xlabel="day", ylabel=unit)
+            axes.legend()
+            axes.grid(alpha=0.3)
+            paths.append(folder / f"{name}.png")
+            figure.tight_layout()
+            figure.savefig(paths[-1], dpi=100)
+            plt.close(figure)
+        figure, axes = plt.subplots(figsize=(9, 4))
+        states = [ticks[f"hosts_{s}"] for s in STATE_NAMES]
+        axes.stackplot(days, *states, labels=[f"{s}" for s in STATE_NAMES],
+                       colors=["#4caf50", "#8bc34a", "#ffc107", "#ff7043", "#d32f2f"])
+        axes.set(title="Memory state of hosts in use", xlabel="day", ylabel="hosts")
+        axes.legend(loc="upper left", fontsize="small")
+        axes.grid(alpha=0.3)
+        paths.append(folder / "memory_state.png")
+        figure.tight_layout()
+        figure.savefig(paths[-1], dpi=100)
+        plt.close(figure)
+        return paths

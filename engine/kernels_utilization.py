@@ -1,0 +1,64 @@
+"""Utilisation of VMs at a time t (Numba kernels): fractions in [0, 1] of a VM's vCPUs (or
+memory), for the rows of a workload table.
+
+- trace: values[offsets[row] + k] is the fraction in the k-th step of step_s seconds since the
+  VM started; past the end of its series a VM repeats it from the start.
+- synthetic: level x (1 + daily_profile[slot of t]) + level x noise_cv x N(0, 1), clipped to
+  [0, 1]; the noise is a counter-based hash of (seed, row, tick), so a VM's value at a tick does
+  not depend on which other VMs are sampled, nor in which order.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+SLOTS_PER_DAY = 288
+SECONDS_PER_SLOT = 300.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(x):
+    """splitmix64's finaliser: a well-mixed 64-bit hash of x."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _uniform(seed, row, tick, stream):
+    """A uniform in (0, 1) from the hash of (seed, row, tick, stream)."""
+    key = _mix(np.uint64(seed) ^ _mix(np.uint64(row) * np.uint64(0x9E3779B97F4A7C15)
+                                      ^ _mix(np.uint64(tick) * np.uint64(4) + np.uint64(stream))))
+    return (np.float64(key >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def standard_normal(seed, row, tick):
+    """N(0, 1) by Box-Muller from two hashed uniforms."""
+    u1 = _uniform(seed, row, tick, 0)
+    u2 = _uniform(seed, row, tick, 1)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def sample_trace(values, offsets, step_s, start_s, rows, t, out):
+    """out[i] = the trace value of rows[i] at time t (see the module doc)."""
+    for i in prange(rows.shape[0]):
+        row = rows[i]
+        length = offsets[row + 1] - offsets[row]
+        if length <= 0:
+            out[i] = 0.0
+            continue
+        k = int(max(0.0, t - start_s[row]) // step_s) % length
+        out[i] = values[offsets[row] + k]
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def sample_synthetic(level, daily_profile, noise_cv, seed, rows, t, out):
+    """out[i] = the synthetic utilisation of rows[i] at time t (see the module doc)."""
+    tick = np.int64(t // SECONDS_PER_SLOT)
+    slot = tick % SLOTS_PER_DAY
+    pattern = 1.0 + daily_profile[slot]
+    for i in prange(rows.shape[0]):
+        row = rows[i]
+        value = level[row] * (pattern + noise_cv * standard_normal(seed, row, tick))
+        out[i] = min(1.0, max(0.0, value))

@@ -1,0 +1,209 @@
+"""Simulation semantics (DESIGN section 7), fleet sizing, the synthetic generator, results."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vmsched import Fleet, HostModels, Placer, errors
+from vmsched.simulation import Simulation, run_placement_only
+from vmsched.sizing import find_min_hosts
+from vmsched.synthetic import azure2017_parameters, synthetic_workload
+from vmsched.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
+from vmsched.workload import Workload
+
+
+def workload(rows, cpu=0.5):
+    table = pd.DataFrame(rows, columns=["vm_id", "start_s", "end_s", "VCPU", "MEMORY_MB"])
+    return Workload(table, cpu=cpu)
+
+
+def one_host(vcpus=4, memory=8192, ratio=1.0):
+    return Fleet([[vcpus, memory]], resources=("VCPU", "MEMORY_MB"),
+                 allocation_ratio={"VCPU": ratio})
+
+
+def test_a_vm_is_measured_in_ticks_with_start_le_t_lt_end():
+    w = workload([("a", 0, 600, 2, 1024), ("b", 600, 1200, 2, 1024), ("c", 100, 200, 1, 512),
+                  ("d", 250, np.nan, 1, 512)])
+    fleet = one_host()
+    sim = Simulation(fleet, "first_fit", HostModels(), w, tick_s=300, duration_s=1200)
+    vms = sim.run().vms.set_index("vm_id")
+    assert vms.loc["a", "ticks"] == 2 and vms.loc["b", "ticks"] == 2
+    assert vms.loc["c", "ticks"] == 0                 # lived inside one tick: never measured
+    assert vms.loc["d", "ticks"] == 3                 # t = 300, 600, 900; never leaves
+    # Constant 50% of 2 vCPUs with no contention: 1 core x 300 s per tick.
+    assert vms.loc["a", "used_core_s"] == pytest.approx(600.0)
+    assert vms.loc["a", "ready_core_s"] == 0.0
+    # b leaves at 1200 s, the end of the run: its departure is not reached.
+    assert vms["status"].to_dict() == {"a": "done", "c": "done", "d": "running", "b": "running"}
+
+
+def test_departures_come_before_arrivals_at_the_same_time():
+    w = workload([("a", 0, 600, 4, 1024), ("b", 600, 900, 4, 1024)])
+    vms = Simulation(one_host(), "first_fit", None, w, tick_s=300).run().vms.set_index("vm_id")
+    assert vms.loc["b", "status"] != "rejected" and vms.loc["b", "host"] == 0
+
+
+def test_events_inside_a_tick_keep_their_time_order():
+    # c holds the host from 100 to 200; d arrives at 250 (fits) and e at 260 while d is there.
+    w = workload([("c", 100, 200, 4, 1024), ("d", 250, 1000, 4, 1024),
+                  ("e", 260, 1000, 4, 1024)])
+    sim = Simulation(one_host(), "first_fit", None, w, tick_s=300)
+    vms = sim.run().vms.set_index("vm_id")
+    assert vms.loc["d", "status"] == "done"  # left at 1000 s, before the last tick (1200 s)
+    assert vms.loc["e", "status"] == "rejected" and vms.loc["e", "rejected_by"] == "resource_fit"
+    assert sim.run().summary()["rejected by resource_fit"] == 1
+
+
+def test_contention_is_accounted_exactly():
+    # Two 4-vCPU VMs at 100% on 4 pCPUs (ratio 2): each gets 2 cores, 2 ready.
+    w = workload([("a", 0, 600, 4, 1024), ("b", 0, 600, 4, 1024)], cpu=1.0)
+    result = Simulation(one_host(ratio=2.0), "first_fit", HostModels(), w, tick_s=300).run()
+    vms = result.vms.set_index("vm_id")
+    assert vms.loc["a", "used_core_s"] == pytest.approx(2 * 300 * 2)
+    assert vms.loc["a", "ready_core_s"] == pytest.approx(2 * 300 * 2)
+    assert vms.loc["a", "contention_s"] == 600
+    summary = result.summary()
+    assert summary["CPU ready p50 (fraction of demand)"] == pytest.approx(0.5)
+    assert summary["VMs with CPU ready > 5%"] == 2
+    assert result.ticks["ready_core_s"].tolist() == pytest.approx([1200.0, 1200.0, 0.0])
+
+
+def run_synthetic(seed=3, native=True, policy="best_fit", n=3000, days=2.0, hosts=None):
+    w = synthetic_workload(n, days, seed=seed)
+    fleet = Fleet.uniform(hosts or 30, vcpus=32, memory_mib=131072, disk_gib=0,
+                          overcommit="nova_pre_stein")
+    sim = Simulation(fleet, Placer(fleet, policy, seed=seed), HostModels(), w, tick_s=300,
+                     duration_s=days * 86400)
+    sim.native_events = native and sim.native_events
+    return sim, sim.run()
+
+
+def test_native_event_loop_equals_the_python_one():
+    for policy in ("best_fit", "kubernetes"):
+        _, native = run_synthetic(native=True, policy=policy)
+        _, python = run_synthetic(native=False, policy=policy)
+        pd.testing.assert_frame_equal(native.vms, python.vms)
+        pd.testing.assert_frame_equal(native.ticks, python.ticks)
+
+
+def digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_same_seed_same_result_files(tmp_path):
+    _, first = run_synthetic(seed=11)
+    _, second = run_synthetic(seed=11)
+    first.to_parquet(tmp_path / "a")
+    second.to_parquet(tmp_path / "b")
+    a, b = digest(tmp_path / "a"), digest(tmp_path / "b")
+    a.pop("summary.parquet"), b.pop("summary.parquet")   # holds the wall time
+    assert a == b and len(a) == 5
+    _, other = run_synthetic(seed=12)
+    assert not other.vms["used_core_s"].equals(first.vms["used_core_s"])
+
+
+def test_run_can_stop_and_go_on():
+    sim, whole = run_synthetic(seed=5)
+    w = sim.workload
+    fleet = Fleet.uniform(30, vcpus=32, memory_mib=131072, disk_gib=0,
+                          overcommit="nova_pre_stein")
+    parts = Simulation(fleet, Placer(fleet, "best_fit", seed=5), HostModels(), w, tick_s=300,
+                       duration_s=2 * 86400)
+    parts.run(until_s=86400 * 0.7)
+    result = parts.run()
+    pd.testing.assert_frame_equal(result.vms, whole.vms)
+
+
+def test_results_tables_summary_and_plots(tmp_path):
+    _, result = run_synthetic(seed=2, hosts=12)
+    summary = result.summary()
+    for key in ("hosts in use, peak", "VMs rejected", "CPU ready p95 (fraction of demand)",
+                "memory swapped GiB-hours", "realised overcommit VCPU, mean",
+                "stranded MEMORY_MB, mean fraction of free", "tenants"):
+        assert key in summary.index
+    assert summary["VMs"] == 3000
+    assert len(result.tenants) > 1 and (result.tenants["allocated_vcpu_hours"] >= 0).all()
+    assert (result.hosts["busy_ticks"] <= result.ticks_run).all()
+    paths = result.plot(tmp_path)
+    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+
+
+def test_find_min_hosts_is_the_smallest():
+    w = synthetic_workload(2000, 1.0, seed=4)
+    shape = dict(vcpus=32, memory_mib=65536, disk_gib=0, overcommit="nova")
+    sizing = find_min_hosts(w, policy="first_fit", **shape)
+    n = sizing.n_hosts
+    assert sizing.lower_bound <= n
+    assert run_placement_only(Fleet.uniform(n, **shape), "first_fit", w) == 0
+    if n > 1:
+        assert run_placement_only(Fleet.uniform(n - 1, **shape), "first_fit", w) > 0
+    with pytest.raises(errors.InvalidRequest, match="fit on no empty host"):
+        find_min_hosts(w, vcpus=2, memory_mib=1024, disk_gib=0)
+
+
+@settings(max_examples=20)
+@given(n=st.integers(1, 3000), days=st.floats(0.1, 10), seed=st.integers(0, 2**32))
+def test_synthetic_generator_is_exact_and_seeded(n, days, seed):
+    first = synthetic_workload(n, days, seed=seed)
+    second = synthetic_workload(n, days, seed=seed)
+    assert len(first) == n
+    pd.testing.assert_frame_equal(first.table, second.table)
+    assert (first.table["start_s"] < days * 86400).all()
+    flavors = {(f["vcpus"], int(f["memory_gib"] * 1024)) for f in azure2017_parameters()["flavors"]}
+    assert set(zip(first.table["VCPU"], first.table["MEMORY_MB"])) <= flavors
+
+
+def test_synthetic_utilization_does_not_depend_on_which_vms_are_sampled():
+    source = SyntheticUtilization(np.linspace(0.05, 0.9, 50), np.zeros(288), 0.3, seed=9)
+    everyone = source.sample(np.arange(50), 12345.0)
+    some = source.sample(np.array([40, 3, 17]), 12345.0)
+    assert some.tolist() == everyone[[40, 3, 17]].tolist()
+    assert ((everyone >= 0) & (everyone <= 1)).all()
+    later = source.sample(np.arange(50), 12645.0)
+    assert not np.array_equal(everyone, later)
+
+
+def test_trace_utilization_repeats_past_its_end():
+    source = TraceUtilization.from_series([[0.1, 0.2, 0.3]], start_s=[600.0])
+    assert source.sample(np.array([0]), 600.0)[0] == 0.1
+    assert source.sample(np.array([0]), 1200.0)[0] == 0.3
+    assert source.sample(np.array([0]), 1500.0)[0] == 0.1
+
+
+@pytest.mark.parametrize("table, text", [
+    (pd.DataFrame(), "lacks columns"),
+    (pd.DataFrame({"vm_id": [1], "start_s": [-1.0], "end_s": [2.0], "VCPU": [1]}), "start_s"),
+    (pd.DataFrame({"vm_id": [1], "start_s": [5.0], "end_s": [2.0], "VCPU": [1]}), "before"),
+    (pd.DataFrame({"vm_id": [1, 1], "start_s": [0.0, 0], "end_s": [2.0, 2], "VCPU": [1, 1]}),
+     "unique"),
+    (pd.DataFrame({"vm_id": [1], "start_s": [0.0], "end_s": [2.0], "VCPU": [1.5]}),
+     "whole numbers"),
+    (pd.DataFrame({"vm_id": [1], "start_s": [0.0], "end_s": [2.0]}), "no resource"),
+])
+def test_bad_workloads(table, text):
+    with pytest.raises(errors.InvalidRequest, match=text):
+        Workload(table)
+
+
+def test_bad_simulation_arguments():
+    w = workload([("a", 0, 600, 2, 1024)])
+    with pytest.raises(errors.InvalidRequest):
+        Simulation(one_host(), "first_fit", HostModels(), w, tick_s=0)
+    with pytest.raises(errors.InvalidRequest):
+        Simulation(one_host(), "first_fit", "esxi", w)
+    other = one_host()
+    with pytest.raises(errors.InvalidRequest, match="another fleet"):
+        Simulation(one_host(), Placer(other), None, w)
+    gpu = workload([("a", 0, 600, 2, 1024)])
+    gpu.table["GPU"] = 1
+    gpu.resources = ("VCPU", "MEMORY_MB", "GPU")
+    with pytest.raises(errors.InvalidRequest, match="GPU"):
+        Simulation(one_host(), "first_fit", None, gpu)
+    with pytest.raises(errors.InvalidRequest):
+        ConstantUtilization([0.5, 1.5])
