@@ -138,10 +138,7 @@ class HostModels:
         settings = fleet._vm_settings
         key = (fleet.n_changes, fleet.inventory_version, settings.version)
         if state.layout is None or state.layout.key != key:
-            new, state.hosts = _build_layout(fleet, key, state.hosts)
-            state.touched = _carry_touched(state.layout, state.touched, new,
-                                           fleet.slot_high_water)
-            state.layout = new
+            state.layout, state.touched = _build_layout(fleet, key, state)
         return state
 
     # ------------------------------------------------------------ one tick
@@ -375,11 +372,27 @@ def _check_parameters(values):
     return out
 
 
-def _build_layout(fleet, key, hosts=None):
-    """The layout of the fleet's VMs now. hosts: cached per-host arrays (inventory unchanged)."""
+def _build_layout(fleet, key, state):
+    """The layout of the fleet's VMs now, with the touched memory of the VMs that stay."""
     cpu, mem = fleet.resource_index("VCPU"), fleet.resource_index("MEMORY_MB")
-    vms, host_start = kernels_host.build_layout(np.asarray(fleet.vm_host), fleet.n_hosts)
     request = np.asarray(fleet.vm_request)
+    old = state.layout
+    capacity = max(fleet.slot_capacity, 1)
+    if len(state.buffers.get("kept_generation", ())) < capacity:
+        kept = np.zeros(capacity)
+        generation = np.full(capacity, -1, np.int64)
+        if "kept_generation" in state.buffers:
+            size = len(state.buffers["kept_generation"])
+            kept[:size] = state.buffers["kept_touched"]
+            generation[:size] = state.buffers["kept_generation"]
+        state.buffers["kept_touched"], state.buffers["kept_generation"] = kept, generation
+    if old is not None and state.touched is not None and len(old.vms):
+        kernels_host.keep_by_slot(old.vms, old.generation, state.touched,
+                                  state.buffers["kept_touched"], state.buffers["kept_generation"])
+    vms, host_start, vcpus, memory, generation, touched = kernels_host.build_layout(
+        np.asarray(fleet.vm_host), fleet.n_hosts, request[:, cpu], request[:, mem],
+        np.asarray(fleet.vm_generation), state.buffers["kept_touched"],
+        state.buffers["kept_generation"])
     settings = fleet._vm_settings
     if settings.has_custom(fleet, vms):
         values = settings.effective(fleet, vms)
@@ -387,29 +400,21 @@ def _build_layout(fleet, key, hosts=None):
         values = {name: _EMPTY for name in
                   ("cpu_shares", "cpu_reservation", "cpu_limit", "memory_shares",
                    "memory_reservation", "memory_limit")}
+    hosts = state.hosts
     if hosts is None or hosts[0] != fleet.inventory_version:
         total, reserved = fleet.total, fleet.reserved
-        hosts = (fleet.inventory_version,
-                 (total[:, cpu] - reserved[:, cpu]).astype(np.float64),
-                 (total[:, mem] - reserved[:, mem]).astype(np.float64),
-                 total[:, mem].astype(np.float64))
-    return Layout(
-        vms=vms, host_start=host_start, generation=np.asarray(fleet.vm_generation)[vms],
-        vcpus=request[vms, cpu].astype(np.float64),
-        memory=request[vms, mem].astype(np.float64), settings=values,
-        cpu_capacity=hosts[1], guest_memory=hosts[2], host_memory=hosts[3], key=key), hosts
+        hosts = state.hosts = (fleet.inventory_version,
+                               (total[:, cpu] - reserved[:, cpu]).astype(np.float64),
+                               (total[:, mem] - reserved[:, mem]).astype(np.float64),
+                               total[:, mem].astype(np.float64))
+    layout = Layout(
+        vms=vms, host_start=host_start, generation=generation, vcpus=vcpus, memory=memory,
+        settings=values, cpu_capacity=hosts[1], guest_memory=hosts[2], host_memory=hosts[3],
+        key=key)
+    return layout, touched
 
 
 _EMPTY = np.empty(0)
-
-
-def _carry_touched(old, touched, new, n_slots):
-    """Touched memory of the VMs that are still there (same handle and generation), 0 for new."""
-    if old is None or touched is None or len(old.vms) == 0:
-        return np.zeros(len(new.vms))
-    n = max(n_slots, int(old.vms.max()) + 1, int(new.vms.max()) + 1 if len(new.vms) else 0)
-    return kernels_host.carry_over(old.vms, old.generation.astype(np.int64), touched, new.vms,
-                                   new.generation.astype(np.int64), n)
 
 
 def _per_vm(name, values, layout, order, fleet, validate):

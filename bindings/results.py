@@ -41,9 +41,12 @@ class Results:
         vms["host"] = sim.host
         names = np.array(list(sim.placer._filter_names) + [None], dtype=object)
         vms["rejected_by"] = names[np.where(sim.reason >= 0, sim.reason, -1)]
+        totals, ticks = sim.vm_totals()
         for i, name in enumerate(kernels_sim.VM_TOTAL_NAMES):
-            vms[name] = sim.totals[i]
-        vms["ticks"] = sim.ticks_present
+            vms[name] = totals[:, i]
+        vms.insert(vms.columns.get_loc("throttled_core_s"), "demand_core_s",
+                   vms["used_core_s"] + vms["ready_core_s"])
+        vms["ticks"] = ticks
         self.vms = vms
         self.ticks = pd.DataFrame(sim.series[:sim.tick], columns=list(kernels_sim.SERIES_NAMES))
         hosts = pd.DataFrame({name: sim.host_totals[i] for i, name in

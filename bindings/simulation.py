@@ -12,6 +12,7 @@ ticks. Same inputs and seed, same results, bit for bit.
 import time as _time
 
 import numpy as np
+import pandas as pd
 
 from vmsched.engine import kernels_sim
 from vmsched.errors import InvalidRequest
@@ -86,8 +87,12 @@ class Simulation:
         self.host = np.full(n, -1, np.int32)
         self.reason = np.full(n, -1, np.int16)
         self.row_of_slot = np.full(max(fleet.slot_high_water, 1024), -1, np.int64)
-        self.totals = np.zeros((kernels_sim.N_VM_TOTALS, n))
+        # Totals of finished VMs by row; running VMs accumulate by VM slot (dense: a small,
+        # cache-friendly table) and move to their row when they leave.
+        self.totals = np.zeros((n, kernels_sim.N_VM_TOTALS))
         self.ticks_present = np.zeros(n, np.int32)
+        self.slot_totals = np.zeros((len(self.row_of_slot), kernels_sim.N_VM_TOTALS))
+        self.slot_ticks = np.zeros(len(self.row_of_slot), np.int32)
         # Per host.
         self.host_totals = np.zeros((kernels_sim.N_HOST_TOTALS, fleet.n_hosts))
         self.host_state_ticks = np.zeros((fleet.n_hosts, 5), np.int32)
@@ -168,15 +173,27 @@ class Simulation:
             grown[:len(self.row_of_slot)] = self.row_of_slot
             self.row_of_slot = grown
         kinds, rows = self.event_kind[first:stop], self.event_row[first:stop]
-        before = self.status[rows] if self.settings else None
+        before = self.status[rows]
         arrivals, departures = self.placer._core.run_events(
             kinds, rows, self.requests, self.tenant_index, self.tenant_ids, self.tenant_codes,
             self.slot, self.host, self.status, self.reason, self.row_of_slot,
             self.rejected_by_filter)
+        if departures:
+            left = rows[(kinds == 0) & (before == RUNNING)]
+            self._collect(left, self.slot[left])
         if self.settings:
             for row in rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)]:
                 self._apply_settings(row)
         return arrivals, departures
+
+    def _collect(self, rows, slots):
+        """Move the totals of VMs that left from their slots to their rows."""
+        inside = slots < len(self.slot_ticks)
+        rows, slots = rows[inside], slots[inside]
+        self.totals[rows] += self.slot_totals[slots]
+        self.ticks_present[rows] += self.slot_ticks[slots]
+        self.slot_totals[slots] = 0.0
+        self.slot_ticks[slots] = 0
 
     def _arrive(self, rows):
         labels = [self.labels[r] for r in rows] if self.labels else None
@@ -226,12 +243,20 @@ class Simulation:
         self.placer.release_many(slots)
         self.row_of_slot[slots] = -1
         self.status[rows] = DONE
+        self._collect(rows, slots)
         return len(rows)
 
     def _measure(self, t):
         models, fleet = self.host_models, self.fleet
         layout = models.layout(fleet)
         rows = self.row_of_slot[layout.vms]
+        if len(self.slot_ticks) < fleet.slot_capacity:
+            size = fleet.slot_capacity
+            self.slot_totals = np.concatenate(
+                [self.slot_totals, np.zeros((size - len(self.slot_ticks),
+                                             kernels_sim.N_VM_TOTALS))])
+            self.slot_ticks = np.concatenate(
+                [self.slot_ticks, np.zeros(size - len(self.slot_ticks), np.int32)])
         demand = self.workload.cpu.sample(rows, t) * layout.vcpus
         active = self.workload.memory.sample(rows, t) * layout.memory
         result = models.step(fleet, demand, active, self.tick_s, order="layout",
@@ -241,17 +266,18 @@ class Simulation:
             params = params.copy()
             params[0] = 0.0
         kernels_sim.accumulate(
-            rows, layout.host_start, self.tick_s, result.demand, result.cpu_limit,
+            layout.vms, layout.host_start, self.tick_s, result.demand, result.cpu_limit,
             result.granted, layout.memory, active, result.touched, result.resident, params,
             result.host_granted, result.host_demand, layout.cpu_capacity, result.host_state,
-            result.host_blocked, self.totals, self.ticks_present, self.host_totals,
+            result.host_blocked, self.slot_totals, self.slot_ticks, self.host_totals,
             self.host_state_ticks, self.series[self.tick])
 
     def _record_fleet(self, t, arrivals, departures):
         row = self.series[self.tick]
         row[kernels_sim.S_TIME] = t
         row[kernels_sim.S_VMS] = self.fleet.n_vms
-        row[kernels_sim.S_HOSTS_IN_USE] = int((self.fleet.host_vm_count > 0).sum())
+        if self.host_models is None:  # else accumulate counted the hosts with VMs
+            row[kernels_sim.S_HOSTS_IN_USE] = int((self.fleet.host_vm_count > 0).sum())
         row[kernels_sim.S_ARRIVALS] = arrivals
         row[kernels_sim.S_DEPARTURES] = departures
         row[kernels_sim.S_REJECTED] = (sum(self.rejection_counts.values())
@@ -273,9 +299,20 @@ class Simulation:
     def reference_shape(self):
         """The most common request in the workload (ties: the smallest)."""
         if not hasattr(self, "_shape"):
-            shapes, counts = np.unique(self.requests, axis=0, return_counts=True)
-            self._shape = shapes[np.flatnonzero(counts == counts.max())[0]]
+            counts = pd.DataFrame(self.requests).value_counts()
+            best = counts[counts == counts.max()].index
+            self._shape = np.array(min(best), dtype=np.int64)
         return self._shape
+
+    def vm_totals(self):
+        """(totals [n, N_VM_TOTALS], ticks [n]) of every VM so far, running ones included."""
+        totals, ticks = self.totals.copy(), self.ticks_present.copy()
+        running = np.flatnonzero(self.status == RUNNING)
+        slots = self.slot[running]
+        inside = slots < len(self.slot_ticks)
+        totals[running[inside]] += self.slot_totals[slots[inside]]
+        ticks[running[inside]] += self.slot_ticks[slots[inside]]
+        return totals, ticks
 
     def rejections(self):
         """{filter name: VMs it rejected} (the filter that eliminated the most hosts)."""

@@ -98,9 +98,9 @@ class TraceUtilization(UtilizationSource):
 
 
 class SyntheticUtilization(UtilizationSource):
-    """level x (1 + daily_profile[5-minute slot of the day]) + level x noise_cv x N(0, 1),
-    clipped to [0, 1]; noise from a hash of (seed, row, tick): reproducible and independent of
-    sampling order."""
+    """level x (1 + daily_profile[5-minute slot of the day]) + level x noise_cv x noise (mean
+    0, variance 1, triangular), clipped to [0, 1]; noise from a hash of (seed, row, tick):
+    reproducible and independent of sampling order."""
 
     name = "synthetic"
 

@@ -107,9 +107,13 @@ def derive_memory(host_start, host_state, params, memory, active, touched, resid
 
 
 @njit(cache=True, nogil=True)
-def build_layout(vm_host, n_hosts):
+def build_layout(vm_host, n_hosts, vcpus_by_slot, memory_by_slot, generation_by_slot,
+                 kept_by_slot, kept_generation):
     """VM handles grouped by host, ascending within a host (a counting sort of the live slots:
-    vm_host[slot] is the slot's host, -1 when free). Returns (vms int64, host_start int64)."""
+    vm_host[slot] is the slot's host, -1 when free), with their vCPUs, MiB and generation, and
+    the value kept for each VM (kept_by_slot[slot] if kept_generation[slot] is the VM's
+    generation, else 0: the touched memory of VMs that were there before).
+    Returns (vms int64, host_start int64, vcpus, memory, generation int64, kept)."""
     counts = np.zeros(n_hosts + 1, np.int64)
     for slot in range(vm_host.shape[0]):
         if vm_host[slot] >= 0:
@@ -117,28 +121,29 @@ def build_layout(vm_host, n_hosts):
     for h in range(n_hosts):
         counts[h + 1] += counts[h]
     host_start = counts.copy()
-    vms = np.empty(counts[n_hosts], np.int64)
+    n = counts[n_hosts]
+    vms = np.empty(n, np.int64)
+    vcpus = np.empty(n)
+    memory = np.empty(n)
+    generation = np.empty(n, np.int64)
+    kept = np.empty(n)
     for slot in range(vm_host.shape[0]):
         h = vm_host[slot]
         if h >= 0:
-            vms[counts[h]] = slot
+            i = counts[h]
+            vms[i] = slot
+            vcpus[i] = vcpus_by_slot[slot]
+            memory[i] = memory_by_slot[slot]
+            generation[i] = generation_by_slot[slot]
+            same = slot < kept_generation.shape[0] and kept_generation[slot] == generation[i]
+            kept[i] = kept_by_slot[slot] if same else 0.0
             counts[h] += 1
-    return vms, host_start
+    return vms, host_start, vcpus, memory, generation, kept
 
 
 @njit(cache=True, nogil=True)
-def carry_over(old_vms, old_generation, old_values, new_vms, new_generation, n_slots):
-    """Per new layout position, the old value of the same VM (same handle and generation), 0
-    for a VM that was not there."""
-    by_slot = np.zeros(n_slots)
-    generation = np.full(n_slots, -1, np.int64)
-    for i in range(old_vms.shape[0]):
-        if old_vms[i] < n_slots:
-            by_slot[old_vms[i]] = old_values[i]
-            generation[old_vms[i]] = old_generation[i]
-    out = np.zeros(new_vms.shape[0])
-    for i in range(new_vms.shape[0]):
-        slot = new_vms[i]
-        if slot < n_slots and generation[slot] == new_generation[i]:
-            out[i] = by_slot[slot]
-    return out
+def keep_by_slot(vms, generation, values, kept_by_slot, kept_generation):
+    """Store per-VM values (layout order) by VM slot, with the VM's generation."""
+    for i in range(vms.shape[0]):
+        kept_by_slot[vms[i]] = values[i]
+        kept_generation[vms[i]] = generation[i]

@@ -7,12 +7,12 @@ from numba import njit
 
 from vmsched.engine.kernels_memory import HARD, split_non_resident
 
-# Per-VM totals (rows of `totals`).
-USED, READY, THROTTLED, DEMAND, BALLOONED, COMPRESSED, SWAPPED, STALL, CONTENTION = range(9)
-N_VM_TOTALS = 9
-VM_TOTAL_NAMES = ("used_core_s", "ready_core_s", "throttled_core_s", "demand_core_s",
-                  "ballooned_mib_s", "compressed_mib_s", "swapped_mib_s", "stall_mib_s",
-                  "contention_s")
+# Per-VM totals (columns of `totals`, one row per VM so that a VM's totals share a cache line).
+# (The capped demand is used + ready: ready = D - granted, exactly.)
+USED, READY, THROTTLED, BALLOONED, COMPRESSED, SWAPPED, STALL, CONTENTION = range(8)
+N_VM_TOTALS = 8
+VM_TOTAL_NAMES = ("used_core_s", "ready_core_s", "throttled_core_s", "ballooned_mib_s",
+                  "compressed_mib_s", "swapped_mib_s", "stall_mib_s", "contention_s")
 
 # Per-host totals.
 H_UTILIZATION, H_BUSY_TICKS, H_MAX_CONTENTION, H_READY = range(4)
@@ -35,7 +35,7 @@ SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "reje
 def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, active, touched,
                resident, params, host_granted, host_demand, cpu_capacity, host_state,
                host_blocked, totals, ticks_present, host_totals, host_state_ticks, series):
-    """Add one tick. rows[i] is the workload row of layout position i; the memory split
+    """Add one tick. rows[i] is where layout position i's totals go (its VM slot); the memory split
     (ballooned, compressed, swapped) and the stall are derived here exactly as the esxi kernel
     made them (split_non_resident)."""
     n_hosts = host_start.shape[0] - 1
@@ -49,26 +49,28 @@ def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, act
         for i in range(first, stop):
             row = rows[i]
             capped = min(demand[i], cpu_limit[i])
-            ready = max(capped - granted[i], 0.0)
-            ballooned, compressed, swapped = split_non_resident(touched[i], resident[i],
-                                                                memory[i], compress, params)
-            stall = max(0.0, min(active[i], touched[i]) - resident[i])
-            totals[USED, row] += granted[i] * tick_s
-            totals[READY, row] += ready * tick_s
-            totals[THROTTLED, row] += (demand[i] - capped) * tick_s
-            totals[DEMAND, row] += capped * tick_s
-            totals[BALLOONED, row] += ballooned * tick_s
-            totals[COMPRESSED, row] += compressed * tick_s
-            totals[SWAPPED, row] += swapped * tick_s
-            totals[STALL, row] += stall * tick_s
-            if ready > 0.0:
-                totals[CONTENTION, row] += tick_s
+            totals[row, USED] += granted[i] * tick_s
             ticks_present[row] += 1
-            host_ready += ready * tick_s
-            series[S_BALLOONED] += ballooned
-            series[S_COMPRESSED] += compressed
-            series[S_SWAPPED] += swapped
-            series[S_STALL] += stall
+            # Most VMs most ticks: no ready time, no limit hit, all memory resident.
+            if capped > granted[i]:
+                ready = capped - granted[i]
+                totals[row, READY] += ready * tick_s
+                totals[row, CONTENTION] += tick_s
+                host_ready += ready * tick_s
+            if demand[i] > capped:
+                totals[row, THROTTLED] += (demand[i] - capped) * tick_s
+            if touched[i] > resident[i]:
+                ballooned, compressed, swapped = split_non_resident(
+                    touched[i], resident[i], memory[i], compress, params)
+                stall = max(0.0, min(active[i], touched[i]) - resident[i])
+                totals[row, BALLOONED] += ballooned * tick_s
+                totals[row, COMPRESSED] += compressed * tick_s
+                totals[row, SWAPPED] += swapped * tick_s
+                totals[row, STALL] += stall * tick_s
+                series[S_BALLOONED] += ballooned
+                series[S_COMPRESSED] += compressed
+                series[S_SWAPPED] += swapped
+                series[S_STALL] += stall
         contention = host_demand[h] / capacity if capacity > 0 else 0.0
         host_totals[H_UTILIZATION, h] += host_granted[h] / capacity if capacity > 0 else 0.0
         host_totals[H_BUSY_TICKS, h] += 1.0
@@ -80,5 +82,7 @@ def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, act
         series[S_CAPACITY_IN_USE] += capacity
         series[S_READY] += host_ready
         series[S_HIGH + host_state[h]] += 1.0
+        series[S_HOSTS_IN_USE] += 1.0
+        series[S_VMS] += stop - first
         if host_blocked[h]:
             series[S_BLOCKED] += 1.0
