@@ -294,8 +294,20 @@ def jit_section():
     row("first step, second process (cached)", times[1], "s")
 
 
+def simulation_section(quick):
+    """The 1M-VM, 30-day synthetic run (bench/simulation_run.py) in its own process, so that
+    its peak RSS is its own."""
+    import subprocess
+
+    args = ["--vms", "20000", "--days", "2"] if quick else []
+    print("simulation (bench/simulation_run.py " + " ".join(args) + "):")
+    out = subprocess.run([sys.executable, str(Path(__file__).parent / "simulation_run.py"),
+                          *args], check=True, capture_output=True, text=True).stdout
+    print("  " + out.strip().replace("\n", "\n  "))
+
+
 SECTIONS = {"fleet": fleet_section, "placement": placement_section,
-            "host_models": host_models_section}
+            "host_models": host_models_section, "simulation": simulation_section}
 
 
 def main(argv=None):

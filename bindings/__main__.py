@@ -1,5 +1,5 @@
-"""`python -m vmsched`: run the quickstart on built-in defaults (no files needed)."""
+"""`python -m vmsched`: the `vmsched` command (vmsched simulate, vmsched size)."""
 
-from vmsched.quickstart import main
+from vmsched.cli import main
 
 main()

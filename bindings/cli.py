@@ -217,8 +217,6 @@ def _simulate(values, plots, progress):
                        f"{sizing.lower_bound}, {len(sizing.trials)} trials)", err=True)
         fleet = Fleet.uniform(hosts, **shape)
     duration = values["days"] * 86400.0 if values["days"] else None
-    if values["format"] == "synthetic":
-        duration = (values["days"] or 7.0) * 86400.0
     sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]),
                      HostModels(cpu=values["cpu_model"], memory=values["memory_model"]),
                      workload, tick_s=values["tick_s"], duration_s=duration,

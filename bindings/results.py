@@ -103,7 +103,7 @@ class Results:
         out["VM-ticks measured"] = int(vms["ticks"].sum())
         if len(self.snapshots):
             for column in self.snapshots.columns:
-                if column.startswith("overcommit_"):
+                if column.startswith("overcommit_") and self.snapshots[column].notna().any():
                     out[f"realised overcommit {column[11:]}, mean"] = \
                         float(self.snapshots[column].mean())
                 if column.startswith("stranded_fraction_"):

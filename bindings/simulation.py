@@ -28,8 +28,9 @@ SNAPSHOT_EVERY_S = 86400.0
 class Simulation:
     """fleet, placer (a Placer on that fleet, or a policy for one), host_models (HostModels,
     or None for placement only), workload; tick_s: seconds per tick; duration_s: how long to
-    run, ticks at 0 <= t < duration_s (default: through the tick that follows the last
-    event); seed: seeds the placer's generator when a policy is given."""
+    run, ticks at 0 <= t < duration_s (default: the workload's horizon if it has one, e.g.
+    a synthetic workload's days, else through the tick that follows the last event); seed:
+    seeds the placer's generator when a policy is given."""
 
     def __init__(self, fleet, placer, host_models, workload, tick_s=300.0, seed=0,
                  duration_s=None, progress=None):
@@ -44,8 +45,8 @@ class Simulation:
         self.tick_s = float(tick_s)
         if not np.isfinite(self.tick_s) or self.tick_s <= 0:
             raise InvalidRequest(f"tick_s = {tick_s} must be > 0")
-        if duration_s is None:  # one tick past the last event, so that it happens
-            duration_s = workload.duration_s + self.tick_s
+        if duration_s is None:  # the workload's horizon, or one tick past its last event
+            duration_s = workload.horizon_s or workload.duration_s + self.tick_s
         self.duration_s = float(duration_s)
         if not np.isfinite(self.duration_s) or self.duration_s <= 0:
             raise InvalidRequest(f"duration_s = {duration_s} must be > 0")

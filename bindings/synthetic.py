@@ -93,5 +93,5 @@ def synthetic_workload(n_vms=10_000, days=7.0, seed=0, n_tenants=None, params=No
     cpu = SyntheticUtilization(rng.beta(a, b, size=n_vms), p["cpu"]["daily_profile"],
                                p["cpu"]["noise_cv"], seed=seed)
     memory_active = ConstantUtilization(rng.uniform(0.2, 0.6, size=n_vms))
-    return Workload(table, cpu=cpu, memory=memory_active,
+    return Workload(table, cpu=cpu, memory=memory_active, horizon_s=days * 86400.0,
                     name=f"synthetic Azure-2017-like, {n_vms} VMs over {days:g} days, seed {seed}")

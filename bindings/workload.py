@@ -33,7 +33,8 @@ class Workload:
     """A VM table and its utilisation sources; validated on construction (rows sorted by
     start_s, then by their order in the table)."""
 
-    def __init__(self, table, cpu=None, memory=None, groups=None, name="workload"):
+    def __init__(self, table, cpu=None, memory=None, groups=None, name="workload",
+                 horizon_s=None):
         if not isinstance(table, pd.DataFrame):
             raise InvalidRequest("a workload table must be a pandas DataFrame")
         missing = [c for c in REQUIRED if c not in table.columns]
@@ -73,6 +74,8 @@ class Workload:
         self.memory = self._source("memory", memory, DEFAULT_MEMORY_ACTIVE, order)
         self.groups = dict(groups or {})
         self.name = name
+        #: How long the workload is meant to be watched (synthetic: its days), or None.
+        self.horizon_s = None if horizon_s is None else float(horizon_s)
 
     def _source(self, kind, source, default, order):
         n = len(self.table)
@@ -115,7 +118,7 @@ class Workload:
         """The first n VMs (by start), with their sources."""
         rows = np.arange(min(n, len(self.table)))
         return Workload(self.table.iloc[rows].copy(), self.cpu.subset(rows),
-                        self.memory.subset(rows), self.groups, self.name)
+                        self.memory.subset(rows), self.groups, self.name, self.horizon_s)
 
     def __repr__(self):
         return (f"<Workload {self.name}: {len(self)} VMs, classes {self.resources}, cpu "
