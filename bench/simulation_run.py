@@ -1,9 +1,10 @@
 """The capacity planner's run at scale: a synthetic workload of N VMs over D days at 5-minute
 ticks, on the smallest fleet (find_min_hosts) of 64-pCPU, 256-GiB hosts with Nova's
-overcommit, best fit, fair-share CPU and ESXi memory. Prints the time of each phase, VM-ticks
+overcommit, a placement policy (default best fit), fair-share CPU and ESXi memory. Prints the time of each phase, VM-ticks
 per second end to end and the peak RSS.
 
-Usage: python bench/simulation_run.py [--vms 1000000] [--days 30] [--seed 0] [--out DIR]
+Usage: python bench/simulation_run.py [--vms 1000000] [--days 30] [--seed 0] [--policy P]
+                                     [--out DIR]
 """
 
 import argparse
@@ -25,21 +26,23 @@ def main():
     parser.add_argument("--vms", type=int, default=1_000_000)
     parser.add_argument("--days", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy", default="best_fit")
     parser.add_argument("--out", default=None, help="write the result Parquet files here")
     args = parser.parse_args()
     start = time.perf_counter()
     workload = synthetic_workload(args.vms, args.days, seed=args.seed)
     generated = time.perf_counter()
-    sizing = find_min_hosts(workload, policy="best_fit", **HOST)
+    sizing = find_min_hosts(workload, policy=args.policy, **HOST)
     sized = time.perf_counter()
     fleet = Fleet.uniform(sizing.n_hosts, **HOST)
-    sim = Simulation(fleet, Placer(fleet, "best_fit", seed=args.seed), HostModels(threads=1),
+    sim = Simulation(fleet, Placer(fleet, args.policy, seed=args.seed), HostModels(threads=1),
                      workload, tick_s=300, duration_s=args.days * 86400)
     results = sim.run()
     simulated = time.perf_counter()
     vm_ticks = int(results.vms["ticks"].sum())
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"workload: {args.vms:,} VMs over {args.days:g} days ({sim.n_ticks:,} ticks), "
+          f"policy {args.policy}, "
           f"generated in {generated - start:.1f} s")
     print(f"fleet: {sizing.n_hosts:,} hosts (lower bound {sizing.lower_bound:,}; "
           f"{len(sizing.trials)} placement-only trials in {sized - generated:.1f} s)")

@@ -19,6 +19,7 @@ from vmsched.errors import InvalidRequest
 from vmsched.host_models import HostModels
 from vmsched.placer import Placer
 from vmsched.results import Results
+from vmsched.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
 
 PENDING, RUNNING, DONE, REJECTED = 0, 1, 2, 3
 STATUS_NAMES = ("pending", "running", "done", "rejected")
@@ -113,6 +114,19 @@ class Simulation:
         self.tenant_ids = list(codes)
         self.tenant_codes = [-1] * len(self.tenant_ids)
         self.rejected_by_filter = np.zeros(max(len(self.placer._filter_names), 1), np.int64)
+        # The fused tick (host segments updated in place) serves the default settings and the
+        # built-in utilisation sources; anything else goes through HostModels.step.
+        self.segments = None
+        models = self.host_models
+        if (models is not None and not self.settings and not fleet._vm_settings.has_custom(
+                fleet, fleet.live_vms()) and _source_arrays(workload.cpu) is not None
+                and _source_arrays(workload.memory) is not None
+                and "VCPU" in fleet.resources and "MEMORY_MB" in fleet.resources):
+            self.segments = _Segments(fleet)
+            for row in np.flatnonzero(self.status == RUNNING):
+                self.segments.add(self.slot[row], self.host[row], row, self.requests[row])
+        self._pending_added = {}
+        self._pending_removed = []
 
     # ------------------------------------------------------------ running
 
@@ -182,6 +196,12 @@ class Simulation:
         if departures:
             left = rows[(kinds == 0) & (before == RUNNING)]
             self._collect(left, self.slot[left])
+            if self.segments is not None:
+                self._pending_removed.extend(self.slot[left].tolist())
+        if self.segments is not None and arrivals:
+            placed = rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)]
+            for row in placed.tolist():
+                self._pending_added[row] = True
         if self.settings:
             for row in rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)]:
                 self._apply_settings(row)
@@ -220,6 +240,8 @@ class Simulation:
         self.row_of_slot[slots] = rows[placed]
         for r in rows[placed]:
             self._apply_settings(r)
+            if self.segments is not None:
+                self._pending_added[int(r)] = True
         rejected = np.flatnonzero(~placed)
         for i in rejected:
             counts = batch.eliminated[i]
@@ -245,19 +267,28 @@ class Simulation:
         self.row_of_slot[slots] = -1
         self.status[rows] = DONE
         self._collect(rows, slots)
+        if self.segments is not None:
+            for row, slot in zip(rows.tolist(), slots.tolist()):
+                if self._pending_added.pop(row, None) is None:  # placed in an earlier tick
+                    self._pending_removed.append(slot)
         return len(rows)
 
+    def _update_segments(self):
+        added = np.fromiter(self._pending_added, dtype=np.int64, count=len(self._pending_added))
+        self.segments.update(np.array(self._pending_removed, np.int64), added,
+                             self.slot[added], self.host[added], self.requests[added])
+        self._pending_added.clear()
+        self._pending_removed.clear()
+
     def _measure(self, t):
+        if self.segments is not None:
+            self._update_segments()
+            self._measure_fused(t)
+            return
         models, fleet = self.host_models, self.fleet
         layout = models.layout(fleet)
         rows = self.row_of_slot[layout.vms]
-        if len(self.slot_ticks) < fleet.slot_capacity:
-            size = fleet.slot_capacity
-            self.slot_totals = np.concatenate(
-                [self.slot_totals, np.zeros((size - len(self.slot_ticks),
-                                             kernels_sim.N_VM_TOTALS))])
-            self.slot_ticks = np.concatenate(
-                [self.slot_ticks, np.zeros(size - len(self.slot_ticks), np.int32)])
+        self._grow_slot_tables()
         demand = self.workload.cpu.sample(rows, t) * layout.vcpus
         active = self.workload.memory.sample(rows, t) * layout.memory
         result = models.step(fleet, demand, active, self.tick_s, order="layout",
@@ -272,6 +303,26 @@ class Simulation:
             result.host_granted, result.host_demand, layout.cpu_capacity, result.host_state,
             result.host_blocked, self.slot_totals, self.slot_ticks, self.host_totals,
             self.host_state_ticks, self.series[self.tick])
+
+    def _measure_fused(self, t):
+        models, fleet, seg = self.host_models, self.fleet, self.segments
+        self._grow_slot_tables()
+        hosts = seg.host_arrays(fleet)
+        kernels_sim.simulation_tick(
+            t, self.tick_s, models.cpu.code, models.memory.code, seg.params(models),
+            seg.cap, seg.count, seg.pos_slot, seg.pos_row, seg.vcpus, seg.memory, seg.touched,
+            seg.cpu_level, seg.memory_level, hosts[0], hosts[1], hosts[2],
+            *_source_arrays(self.workload.cpu), *_source_arrays(self.workload.memory),
+            self.slot_totals, self.slot_ticks, self.host_totals, self.host_state_ticks,
+            self.series[self.tick])
+
+    def _grow_slot_tables(self):
+        size = self.fleet.slot_capacity
+        if len(self.slot_ticks) < size:
+            grow = size - len(self.slot_ticks)
+            self.slot_totals = np.concatenate(
+                [self.slot_totals, np.zeros((grow, kernels_sim.N_VM_TOTALS))])
+            self.slot_ticks = np.concatenate([self.slot_ticks, np.zeros(grow, np.int32)])
 
     def _record_fleet(self, t, arrivals, departures):
         row = self.series[self.tick]
@@ -333,4 +384,94 @@ def run_placement_only(fleet, placer, workload):
     sim = Simulation(fleet, placer, None, workload, tick_s=max(workload.duration_s, 1.0) + 1)
     sim._events_until(np.inf)
     return int((sim.status == REJECTED).sum())
+
+
+def _source_arrays(source):
+    """The fused tick's view of a utilisation source: (kind, values, offsets, start_s, step_s,
+    levels, daily_profile, noise_cv, seed), or None for a source it does not know."""
+    empty_f, empty_i = np.zeros(1), np.zeros(2, np.int64)
+    if isinstance(source, ConstantUtilization):
+        return (kernels_sim.CONSTANT, source.values, empty_i, empty_f, 1.0, empty_f,
+                np.zeros(288), 0.0, np.uint64(0))
+    if isinstance(source, TraceUtilization):
+        return (kernels_sim.TRACE, source.values, source.offsets, source.start_s,
+                source.step_s, empty_f, np.zeros(288), 0.0, np.uint64(0))
+    if isinstance(source, SyntheticUtilization):
+        return (kernels_sim.SYNTHETIC, empty_f, empty_i, empty_f, 1.0, source.level,
+                source.daily_profile, source.noise_cv, np.uint64(source.seed))
+    return None
+
+
+class _Segments:
+    """The simulation's VMs in per-host segments of `cap` positions, updated in place."""
+
+    def __init__(self, fleet, cap=16):
+        self.cpu_index = fleet.resource_index("VCPU")
+        self.memory_index = fleet.resource_index("MEMORY_MB")
+        self.n_hosts = fleet.n_hosts
+        self.count = np.zeros(self.n_hosts, np.int64)
+        self.cpu_level = np.zeros(self.n_hosts)
+        self.memory_level = np.zeros(self.n_hosts)
+        self.slot_pos = np.full(max(fleet.slot_capacity, 1), -1, np.int64)
+        self._allocate(cap)
+        self._hosts = None
+        self._params = None
+
+    def _allocate(self, cap, old=None):
+        size = self.n_hosts * cap
+        arrays = {"pos_slot": np.full(size, -1, np.int64), "pos_row": np.zeros(size, np.int64),
+                  "vcpus": np.zeros(size), "memory": np.zeros(size), "touched": np.zeros(size)}
+        if old is not None:  # repack every segment at the new stride
+            for h in np.flatnonzero(self.count):
+                n = self.count[h]
+                for name in arrays:
+                    arrays[name][h * cap:h * cap + n] = old[name][h * self.cap:h * self.cap + n]
+            live = arrays["pos_slot"] >= 0
+            self.slot_pos[arrays["pos_slot"][live]] = np.flatnonzero(live)
+        self.cap = cap
+        for name, array in arrays.items():
+            setattr(self, name, array)
+
+    def add(self, slot, host, row, request):
+        self.update(np.zeros(0, np.int64), np.array([row]), np.array([slot]), np.array([host]),
+                    request[np.newaxis, :])
+
+    def update(self, removed, added_rows, added_slots, added_hosts, added_requests):
+        if len(added_slots) and added_slots.max() >= len(self.slot_pos):
+            grown = np.full(2 * int(added_slots.max()) + 1, -1, np.int64)
+            grown[:len(self.slot_pos)] = self.slot_pos
+            self.slot_pos = grown
+        if len(added_hosts):
+            after = self.count.copy()
+            np.subtract.at(after, self.slot_pos[removed] // self.cap, 1)
+            np.add.at(after, added_hosts, 1)
+            if after.max() > self.cap:
+                cap = self.cap
+                while cap < after.max():
+                    cap *= 2
+                self._allocate(cap, {name: getattr(self, name) for name in
+                                     ("pos_slot", "pos_row", "vcpus", "memory", "touched")})
+        kernels_sim.update_segments(
+            removed, added_slots.astype(np.int64), added_hosts.astype(np.int64),
+            added_rows.astype(np.int64), added_requests[:, self.cpu_index].astype(np.float64),
+            added_requests[:, self.memory_index].astype(np.float64), self.cap, self.count,
+            self.pos_slot, self.pos_row, self.vcpus, self.memory, self.touched, self.slot_pos)
+
+    def host_arrays(self, fleet):
+        """(cores, guest MiB, host MiB) per host, cached until the inventory changes."""
+        if self._hosts is None or self._hosts[0] != fleet.inventory_version:
+            total, reserved = fleet.total, fleet.reserved
+            c, m = self.cpu_index, self.memory_index
+            self._hosts = (fleet.inventory_version,
+                           (total[:, c] - reserved[:, c]).astype(np.float64),
+                           (total[:, m] - reserved[:, m]).astype(np.float64),
+                           total[:, m].astype(np.float64))
+        return self._hosts[1:]
+
+    def params(self, models):
+        if self._params is None:
+            self._params = models._vector.copy()
+            if models.memory.name == "none":
+                self._params[0] = 0.0  # no sharing either
+        return self._params
 

@@ -49,14 +49,14 @@ N_PARAMETERS = 13
 LEVEL_TOLERANCE = 1e-9
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def min_free_mib(host_memory_mib, params):
     """minFree: base MiB for the first `knee` MiB of host memory plus `rest` of the remainder."""
     return params[MIN_FREE_BASE] + params[MIN_FREE_REST] * max(
         0.0, host_memory_mib - params[MIN_FREE_KNEE])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def classify(free, min_free, params):
     """The ESXi state of a host with `free` MiB free."""
     if free >= params[HIGH_AT] * min_free:
@@ -137,7 +137,7 @@ def split_non_resident(touched, resident, memory, compress, params):
     return ballooned, compressed, rest - compressed
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, shares,
          share_scale, touched_before, touched, resident, scratch, level):
     """ESXi-style reclamation on one host (module doc). Reads touched_before, writes touched
@@ -325,7 +325,7 @@ def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, gu
     return low
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def no_reclamation(guest_memory, host_memory, params, memory, active, reservation, limit,
                    shares, share_scale, touched_before, touched, resident, scratch, level):
     """The `none` model: everything touched stays resident; the state is still reported."""

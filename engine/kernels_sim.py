@@ -3,9 +3,13 @@
 All quantities are exact sums over VMs and ticks: core-seconds for CPU, MiB-seconds for memory.
 """
 
+import numpy as np
 from numba import njit
 
-from vmsched.engine.kernels_memory import HARD, split_non_resident
+from vmsched.engine.kernels_cpu import fair_share, proportional
+from vmsched.engine.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
+from vmsched.engine.kernels_memory import HARD, esxi, no_reclamation, split_non_resident
+from vmsched.engine.kernels_utilization import SECONDS_PER_SLOT, SLOTS_PER_DAY, unit_noise
 
 # Per-VM totals (columns of `totals`, one row per VM so that a VM's totals share a cache line).
 # (The capped demand is used + ready: ready = D - granted, exactly.)
@@ -31,6 +35,62 @@ SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "reje
                 "hosts_blocked")
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched, resident,
+             compress, params, totals, ticks_present, series):
+    """Add one host's tick to its VMs' totals (rows `slots` of totals); returns the host's
+    ready core-seconds. (Called once per host: a per-VM call passing arrays costs more than
+    the work.)"""
+    host_ready = 0.0
+    for i in range(slots.shape[0]):
+        slot = slots[i]
+        capped = min(demand[i], cpu_limit[i])
+        totals[slot, USED] += granted[i] * tick_s
+        ticks_present[slot] += 1
+        # Most VMs most ticks: no ready time, no limit hit, all memory resident.
+        if capped > granted[i]:
+            ready_s = (capped - granted[i]) * tick_s
+            totals[slot, READY] += ready_s
+            totals[slot, CONTENTION] += tick_s
+            host_ready += ready_s
+        if demand[i] > capped:
+            totals[slot, THROTTLED] += (demand[i] - capped) * tick_s
+        if touched[i] > resident[i]:
+            ballooned, compressed, swapped = split_non_resident(touched[i], resident[i],
+                                                                memory[i], compress, params)
+            stall = max(0.0, min(active[i], touched[i]) - resident[i])
+            totals[slot, BALLOONED] += ballooned * tick_s
+            totals[slot, COMPRESSED] += compressed * tick_s
+            totals[slot, SWAPPED] += swapped * tick_s
+            totals[slot, STALL] += stall * tick_s
+            series[S_BALLOONED] += ballooned
+            series[S_COMPRESSED] += compressed
+            series[S_SWAPPED] += swapped
+            series[S_STALL] += stall
+    return host_ready
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add_host(h, n_vms, capacity, granted, demand, ready_s, state, blocked, host_totals,
+              host_state_ticks, series):
+    """Add one host's tick to its totals and to the fleet series."""
+    contention = demand / capacity if capacity > 0 else 0.0
+    host_totals[H_UTILIZATION, h] += granted / capacity if capacity > 0 else 0.0
+    host_totals[H_BUSY_TICKS, h] += 1.0
+    host_totals[H_MAX_CONTENTION, h] = max(host_totals[H_MAX_CONTENTION, h], contention)
+    host_totals[H_READY, h] += ready_s
+    host_state_ticks[h, state] += 1
+    series[S_DEMAND] += demand
+    series[S_GRANTED] += granted
+    series[S_CAPACITY_IN_USE] += capacity
+    series[S_READY] += ready_s
+    series[S_HIGH + state] += 1.0
+    series[S_HOSTS_IN_USE] += 1.0
+    series[S_VMS] += n_vms
+    if blocked:
+        series[S_BLOCKED] += 1.0
+
+
 @njit(cache=True, nogil=True)
 def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, active, touched,
                resident, params, host_granted, host_demand, cpu_capacity, host_state,
@@ -45,44 +105,130 @@ def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, act
             continue
         capacity = cpu_capacity[h]
         compress = host_state[h] >= HARD
-        host_ready = 0.0
-        for i in range(first, stop):
+        host_ready = _add_vms(rows[first:stop], tick_s, demand[first:stop],
+                              cpu_limit[first:stop], granted[first:stop], memory[first:stop],
+                              active[first:stop], touched[first:stop], resident[first:stop],
+                              compress, params, totals, ticks_present, series)
+        _add_host(h, stop - first, capacity, host_granted[h], host_demand[h], host_ready,
+                  host_state[h], host_blocked[h], host_totals, host_state_ticks, series)
+
+
+# ---------------------------------------------------------------- the fused simulation tick
+#
+# The simulation keeps its VMs in host segments that it updates in place: host h owns
+# positions h * cap .. h * cap + count[h] - 1 of every per-position array; an arrival is
+# appended to its host's segment, a departure is replaced by the segment's last VM. Nothing
+# is rebuilt per tick, and one pass per host samples utilisation, runs the host models and
+# adds the tick to the totals.
+
+CONSTANT, TRACE, SYNTHETIC = 0, 1, 2
+
+
+@njit(cache=True, nogil=True)
+def update_segments(removed, added, added_host, added_row, added_vcpus, added_memory, cap,
+                    count, pos_slot, pos_row, vcpus, memory, touched, slot_pos):
+    """Remove the VMs in slots `removed`, then append `added` (the caller made sure that
+    every segment has room)."""
+    for k in range(removed.shape[0]):
+        p = slot_pos[removed[k]]
+        h = p // cap
+        last = h * cap + count[h] - 1
+        if p != last:
+            pos_slot[p] = pos_slot[last]
+            pos_row[p] = pos_row[last]
+            vcpus[p] = vcpus[last]
+            memory[p] = memory[last]
+            touched[p] = touched[last]
+            slot_pos[pos_slot[p]] = p
+        count[h] -= 1
+        slot_pos[removed[k]] = -1
+    for k in range(added.shape[0]):
+        h = added_host[k]
+        p = h * cap + count[h]
+        pos_slot[p] = added[k]
+        pos_row[p] = added_row[k]
+        vcpus[p] = added_vcpus[k]
+        memory[p] = added_memory[k]
+        touched[p] = 0.0
+        slot_pos[added[k]] = p
+        count[h] += 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profile, noise_cv,
+            seed, size, out):
+    """out[i] = size[i] x the utilisation of workload row rows[i] at time t, from a constant,
+    trace or synthetic source (the formulas of kernels_utilization)."""
+    if kind == CONSTANT:
+        for i in range(rows.shape[0]):
+            out[i] = size[i] * values[rows[i]]
+    elif kind == TRACE:
+        for i in range(rows.shape[0]):
             row = rows[i]
-            capped = min(demand[i], cpu_limit[i])
-            totals[row, USED] += granted[i] * tick_s
-            ticks_present[row] += 1
-            # Most VMs most ticks: no ready time, no limit hit, all memory resident.
-            if capped > granted[i]:
-                ready = capped - granted[i]
-                totals[row, READY] += ready * tick_s
-                totals[row, CONTENTION] += tick_s
-                host_ready += ready * tick_s
-            if demand[i] > capped:
-                totals[row, THROTTLED] += (demand[i] - capped) * tick_s
-            if touched[i] > resident[i]:
-                ballooned, compressed, swapped = split_non_resident(
-                    touched[i], resident[i], memory[i], compress, params)
-                stall = max(0.0, min(active[i], touched[i]) - resident[i])
-                totals[row, BALLOONED] += ballooned * tick_s
-                totals[row, COMPRESSED] += compressed * tick_s
-                totals[row, SWAPPED] += swapped * tick_s
-                totals[row, STALL] += stall * tick_s
-                series[S_BALLOONED] += ballooned
-                series[S_COMPRESSED] += compressed
-                series[S_SWAPPED] += swapped
-                series[S_STALL] += stall
-        contention = host_demand[h] / capacity if capacity > 0 else 0.0
-        host_totals[H_UTILIZATION, h] += host_granted[h] / capacity if capacity > 0 else 0.0
-        host_totals[H_BUSY_TICKS, h] += 1.0
-        host_totals[H_MAX_CONTENTION, h] = max(host_totals[H_MAX_CONTENTION, h], contention)
-        host_totals[H_READY, h] += host_ready
-        host_state_ticks[h, host_state[h]] += 1
-        series[S_DEMAND] += host_demand[h]
-        series[S_GRANTED] += host_granted[h]
-        series[S_CAPACITY_IN_USE] += capacity
-        series[S_READY] += host_ready
-        series[S_HIGH + host_state[h]] += 1.0
-        series[S_HOSTS_IN_USE] += 1.0
-        series[S_VMS] += stop - first
-        if host_blocked[h]:
-            series[S_BLOCKED] += 1.0
+            length = offsets[row + 1] - offsets[row]
+            if length <= 0:
+                out[i] = 0.0
+            else:
+                k = int(max(0.0, t - start_s[row]) // step_s) % length
+                out[i] = size[i] * values[offsets[row] + k]
+    else:
+        pattern = 1.0 + profile[tick % SLOTS_PER_DAY]
+        for i in range(rows.shape[0]):
+            row = rows[i]
+            value = level[row] * (pattern + noise_cv * unit_noise(seed, row, tick))
+            out[i] = size[i] * min(1.0, max(0.0, value))
+
+
+@njit(cache=True, nogil=True)
+def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_slot, pos_row,
+                    vcpus, memory, touched, cpu_level, memory_level, cpu_capacity, guest_memory,
+                    host_memory, cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step,
+                    cpu_levels, cpu_profile, cpu_noise, cpu_seed, mem_kind, mem_values,
+                    mem_offsets, mem_start, mem_step, mem_levels, mem_profile, mem_noise,
+                    mem_seed, totals, ticks_present, host_totals, host_state_ticks, series):
+    """One tick of every host with VMs (default scheduling settings): utilisation, the CPU and
+    memory models, and the accounting. touched is updated in place."""
+    tick = np.int64(t // SECONDS_PER_SLOT)
+    demand = np.empty(cap)
+    active = np.empty(cap)
+    granted = np.empty(cap)
+    resident = np.empty(cap)
+    zeros = np.zeros(cap)
+    scratch = np.empty((7, cap))
+    for h in range(count.shape[0]):
+        n = count[h]
+        if n == 0:
+            continue
+        first = h * cap
+        stop = first + n
+        rows = pos_row[first:stop]
+        _sample(cpu_kind, rows, t, tick, cpu_values, cpu_offsets, cpu_start, cpu_step,
+                cpu_levels, cpu_profile, cpu_noise, cpu_seed, vcpus[first:stop], demand[:n])
+        _sample(mem_kind, rows, t, tick, mem_values, mem_offsets, mem_start, mem_step,
+                mem_levels, mem_profile, mem_noise, mem_seed, memory[first:stop], active[:n])
+        if cpu_model == 0:
+            used, wanted = fair_share(cpu_capacity[h], demand[:n], vcpus[first:stop],
+                                      CPU_SHARES_PER_VCPU, zeros[:n], vcpus[first:stop],
+                                      granted[:n], cpu_level[h:h + 1])
+        else:
+            used, wanted = proportional(cpu_capacity[h], demand[:n], vcpus[first:stop],
+                                        CPU_SHARES_PER_VCPU, zeros[:n], vcpus[first:stop],
+                                        granted[:n], cpu_level[h:h + 1])
+        if memory_model == 0:
+            state, free, blocked = esxi(
+                guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
+                zeros[:n], memory[first:stop], memory[first:stop], MEMORY_SHARES_PER_MIB,
+                touched[first:stop], touched[first:stop], resident[:n], scratch[:, :n],
+                memory_level[h:h + 1])
+        else:
+            state, free, blocked = no_reclamation(
+                guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
+                zeros[:n], memory[first:stop], memory[first:stop], MEMORY_SHARES_PER_MIB,
+                touched[first:stop], touched[first:stop], resident[:n], scratch[:, :n],
+                memory_level[h:h + 1])
+        host_ready = _add_vms(pos_slot[first:stop], tick_s, demand[:n], vcpus[first:stop],
+                              granted[:n], memory[first:stop], active[:n],
+                              touched[first:stop], resident[:n], state >= HARD, params,
+                              totals, ticks_present, series)
+        _add_host(h, n, cpu_capacity[h], used, wanted, host_ready, state, blocked, host_totals,
+                  host_state_ticks, series)
