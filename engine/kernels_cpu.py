@@ -29,7 +29,7 @@ def _share(i, shares, share_scale, limit):
     return share_scale * limit[i] if share_scale > 0 else shares[i]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def fair_share(capacity, demand, shares, share_scale, reservation, limit, granted, level):
     """Weighted max-min water-filling with reservations and limits; see the module doc.
     level[0]: the host's water level of the last tick, a first guess (updated)."""
@@ -100,7 +100,7 @@ def _water(lam, shares, share_scale, reservation, limit, demand):
     return total, slope
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def proportional(capacity, demand, shares, share_scale, reservation, limit, granted, level):
     """CloudSim's time-shared scaling: g_i = D_i * min(1, C / sum D) (shares and reservations
     are ignored, limits cap the demand)."""

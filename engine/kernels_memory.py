@@ -137,7 +137,7 @@ def split_non_resident(touched, resident, memory, compress, params):
     return ballooned, compressed, rest - compressed
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, shares,
          share_scale, touched_before, touched, resident, scratch, level):
     """ESXi-style reclamation on one host (module doc). Reads touched_before, writes touched
@@ -325,7 +325,7 @@ def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, gu
     return low
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def no_reclamation(guest_memory, host_memory, params, memory, active, reservation, limit,
                    shares, share_scale, touched_before, touched, resident, scratch, level):
     """The `none` model: everything touched stays resident; the state is still reported."""

@@ -35,7 +35,7 @@ SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "reje
                 "hosts_blocked")
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched, resident,
              compress, params, totals, ticks_present, series):
     """Add one host's tick to its VMs' totals (rows `slots` of totals); returns the host's
@@ -70,7 +70,7 @@ def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched,
     return host_ready
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _add_host(h, n_vms, capacity, granted, demand, ready_s, state, blocked, host_totals,
               host_state_ticks, series):
     """Add one host's tick to its totals and to the fleet series."""
@@ -154,7 +154,7 @@ def update_segments(removed, added, added_host, added_row, added_vcpus, added_me
         count[h] += 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profile, noise_cv,
             seed, size, out):
     """out[i] = size[i] x the utilisation of workload row rows[i] at time t, from a constant,
