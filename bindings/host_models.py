@@ -202,6 +202,18 @@ class HostModels:
         return TickResult(self, layout, tick_s, demand, active, touched, granted, resident,
                           host_granted, host_demand, host_state, host_free, host_blocked)
 
+    def __getstate__(self):
+        """Pickle with what the models remember of each fleet (touched memory, water levels):
+        a simulation pickled with its fleet resumes exactly."""
+        state = dict(self.__dict__)
+        state["_fleets"] = [(fleet, remembered) for fleet, remembered in self._fleets.items()]
+        return state
+
+    def __setstate__(self, state):
+        fleets = state.pop("_fleets")
+        self.__dict__.update(state)
+        self._fleets = weakref.WeakKeyDictionary(fleets)
+
     def nbytes_per_vm(self):
         """Bytes per VM of per-tick state: inputs (demand, active), outputs (granted,
         resident, touched) and the layout (handle, generation, vCPUs, MiB)."""

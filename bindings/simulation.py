@@ -157,6 +157,13 @@ class Simulation:
         self.wall_s += _time.perf_counter() - started
         return self.results()
 
+    def __getstate__(self):
+        """A simulation pickles whole (fleet, placer, models, workload, every total) and
+        resumes exactly where it stopped: checkpoints and shipping runs to workers."""
+        state = dict(self.__dict__)
+        state["progress"] = None
+        return state
+
     def _events_until(self, t):
         """Every event with time <= t, in order; returns (arrivals, departures) handled."""
         stop = int(np.searchsorted(self.event_time, t, side="right"))

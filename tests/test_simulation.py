@@ -239,3 +239,17 @@ def test_fused_tick_equals_host_models_step(cpu_model, memory_model):
         np.testing.assert_allclose(fused.ticks.to_numpy(), general.ticks.to_numpy(),
                                    rtol=1e-9, atol=1e-6)
     assert general.vms["ready_core_s"].sum() > 0            # the synthetic run had contention
+
+
+def test_a_pickled_simulation_resumes_exactly():
+    import pickle
+
+    sim, whole = run_synthetic(seed=6)
+    fleet = Fleet.uniform(30, vcpus=32, memory_mib=131072, disk_gib=0,
+                          overcommit="nova_pre_stein")
+    first = Simulation(fleet, Placer(fleet, "best_fit", seed=6), HostModels(), sim.workload,
+                       tick_s=300, duration_s=2 * 86400)
+    first.run(until_s=86400 * 1.3)
+    resumed = pickle.loads(pickle.dumps(first)).run()
+    pd.testing.assert_frame_equal(resumed.vms, whole.vms)
+    pd.testing.assert_frame_equal(resumed.ticks, whole.ticks)
