@@ -80,3 +80,13 @@ def integer(name, value, *, minimum=None, maximum=None):
     if maximum is not None and value > maximum:
         raise InvalidRequest(f"{name} = {value} is above {maximum}")
     return value
+
+
+def nonnegative_real(name, value):
+    """A finite float >= 0 from an int or float (not bool)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real,)):
+        raise InvalidRequest(f"{name} = {value!r} is not a number")
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise InvalidRequest(f"{name} = {value} must be finite and >= 0")
+    return value

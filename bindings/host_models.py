@@ -357,15 +357,7 @@ class TickResult:
 # ---------------------------------------------------------------- helpers
 
 def _check_parameters(values):
-    out = {}
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                             np.floating)):
-            raise InvalidRequest(f"{name} = {value!r} is not a number")
-        value = float(value)
-        if not np.isfinite(value) or value < 0:
-            raise InvalidRequest(f"{name} = {value} must be finite and >= 0")
-        out[name] = value
+    out = {name: _validate.nonnegative_real(name, value) for name, value in values.items()}
     if not 0 <= out["idle_tax"] < 1:
         raise InvalidRequest(f"idle_tax = {out['idle_tax']} must be in [0, 1)")
     if out["compression_ratio"] <= 1:

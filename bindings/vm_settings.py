@@ -5,11 +5,10 @@ VM (a reused slot starts from the defaults). Units: cores for CPU reservation an
 for memory; shares are relative weights (> 0).
 """
 
-import math
-
 import numpy as np
 
-from vmsched.errors import InvalidRequest, UnknownResource
+from vmsched import _validate
+from vmsched.errors import InvalidRequest, UnknownResource, UnknownVM
 
 FIELDS = ("cpu_shares", "cpu_reservation", "cpu_limit",
           "memory_shares", "memory_reservation", "memory_limit")
@@ -41,7 +40,6 @@ class VMSettings:
             raise InvalidRequest(f"unknown settings {sorted(unknown)}; known: {', '.join(FIELDS)}")
         live = fleet.live_vms()
         if not isinstance(vm, (int, np.integer)) or isinstance(vm, bool) or vm not in live:
-            from vmsched.errors import UnknownVM
             raise UnknownVM(f"vm {vm!r} is not allocated")
         vm = int(vm)
         current = self.effective(fleet, np.array([vm]))
@@ -49,12 +47,7 @@ class VMSettings:
         for name, value in fields.items():
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
-                                                                 np.floating)):
-                raise InvalidRequest(f"{name} = {value!r} is not a number")
-            value = float(value)
-            if not math.isfinite(value) or value < 0:
-                raise InvalidRequest(f"{name} = {value} must be finite and >= 0")
+            value = _validate.nonnegative_real(name, value)
             if name.endswith("shares") and value <= 0:
                 raise InvalidRequest(f"{name} = {value} must be > 0")
             row[name] = value
