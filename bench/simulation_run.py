@@ -58,9 +58,8 @@ def main():
     if args.out:
         paths = results.to_parquet(args.out)
         for path in paths:
-            if path.name != "summary.parquet":  # the summary holds the wall time
-                print(f"  sha256 {hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]} "
-                      f"{path.name}")
+            print(f"  sha256 {hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]} "
+                  f"{path.name}")
 
 
 if __name__ == "__main__":

@@ -224,6 +224,8 @@ def _simulate(values, plots, progress):
     results = sim.run()
     summary = results.summary()
     click.echo(_table(summary))
+    click.echo(f"{'wall seconds (simulation)':<{max(len(k) for k in summary.index)}}  "
+               f"{results.wall_s:.2f}")
     out = Path(values["out"])
     written = results.to_parquet(out)
     if plots:

@@ -31,6 +31,8 @@ class Results:
         self.wall_s = sim.wall_s
         self.n_hosts = sim.fleet.n_hosts
         self.resources = sim.fleet.resources
+        self.has_capacity = {name for r, name in enumerate(self.resources)
+                             if sim.fleet.total[:, r].any()}
         self.workload_name = sim.workload.name
         self.policy = sim.placer.policy.name or "pipeline"
         self.models = (repr(sim.host_models) if sim.host_models is not None else "none")
@@ -90,7 +92,6 @@ class Results:
             "policy": self.policy,
             "host models": self.models,
             "simulated days": self.ticks_run * self.tick_s / 86400.0,
-            "wall seconds": round(self.wall_s, 3),
             "hosts in fleet": self.n_hosts,
             "hosts in use, peak": int(ticks["hosts_in_use"].max()) if len(ticks) else 0,
             "hosts in use, mean": float(ticks["hosts_in_use"].mean()) if len(ticks) else 0.0,
@@ -106,7 +107,7 @@ class Results:
                 if column.startswith("overcommit_") and self.snapshots[column].notna().any():
                     out[f"realised overcommit {column[11:]}, mean"] = \
                         float(self.snapshots[column].mean())
-                if column.startswith("stranded_fraction_"):
+                if column.startswith("stranded_fraction_") and column[18:] in self.has_capacity:
                     out[f"stranded {column[18:]}, mean fraction of free"] = \
                         float(self.snapshots[column].mean())
         fractions = self.ready_fractions()
