@@ -687,7 +687,8 @@ cdef class FleetState:
         'per_host_per_resource', 'per_vm_slot', 'n_vm_slots'}."""
         host_arrays = [self._total, self._reserved, self._allocation_ratio, self._min_unit,
                        self._max_unit, self._step_size, self._free, self._used,
-                       self._host_vm_count]
+                       self._host_vm_count, self._changed_hosts, self._min_unit_max,
+                       self._max_unit_min, self._step_all_one]
         vm_arrays = [self._vm_host, self._vm_tenant, self._vm_request, self._free_slots,
                      self._vm_generation]
         hosts = sum(np.asarray(a).nbytes for a in host_arrays)
