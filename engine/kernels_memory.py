@@ -244,17 +244,21 @@ def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_c
     even the floors miss them). Both are piecewise linear and non-decreasing in x: Newton
     steps on the larger excess, bisection when a step leaves the bracket."""
     low = 0.0
-    high = _top_level(shares, hot, want, idle_weight)
-    at_low, _ = _excess(low, target, shares, hot, floor, want, touched, balloon_cap,
-                        compression_cap, compress, params, idle_weight, resident_cap)
-    if at_low >= 0:
-        return 0.0
-    at_high, _ = _excess(high, target, shares, hot, floor, want, touched, balloon_cap,
-                         compression_cap, compress, params, idle_weight, resident_cap)
-    if at_high <= 0:
-        return high
-    # Start from last tick's level if it is inside the bracket, else the secant.
-    x = guess if 0 < guess < high else high * (-at_low) / (at_high - at_low)
+    top = high = _top_level(shares, hot, want, idle_weight)
+    if 0 < guess < top:
+        # Last tick's level: usually one or two Newton steps from the answer, so the ends of
+        # the bracket are only looked at if the search gets there.
+        x = guess
+    else:
+        at_low, _ = _excess(low, target, shares, hot, floor, want, touched, balloon_cap,
+                            compression_cap, compress, params, idle_weight, resident_cap)
+        if at_low >= 0:
+            return 0.0
+        at_high, _ = _excess(high, target, shares, hot, floor, want, touched, balloon_cap,
+                             compression_cap, compress, params, idle_weight, resident_cap)
+        if at_high <= 0:
+            return high
+        x = high * (-at_low) / (at_high - at_low)  # the secant through the bracket's ends
     scale = max(target, 1.0)
     for _ in range(200):
         excess, slope = _excess(x, target, shares, hot, floor, want, touched, balloon_cap,
@@ -269,6 +273,10 @@ def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_c
         x = step if low < step < high else 0.5 * (low + high)
         if high - low <= 1e-15 * high:
             break
+    if high == top and low < top and _excess(top, target, shares, hot, floor, want, touched,
+                                             balloon_cap, compression_cap, compress, params,
+                                             idle_weight, resident_cap)[0] <= 0:
+        return top  # nothing to reclaim after all
     return low
 
 
@@ -302,14 +310,17 @@ def _excess(x, target, shares, hot, floor, want, touched, balloon_cap, compressi
 def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, guess):
     """The largest level x with sum min(ceiling, P(x)) <= capacity."""
     low = 0.0
-    high = _top_level(shares, hot, want, idle_weight)
-    at_low = _resident_total(low, shares, hot, floor, want, ceiling, idle_weight)[0] - capacity
-    at_high = _resident_total(high, shares, hot, floor, want, ceiling, idle_weight)[0] - capacity
-    if at_low >= 0:
-        return 0.0
-    if at_high <= 0:
-        return high
-    x = guess if 0 < guess < high else high * (-at_low) / (at_high - at_low)
+    top = high = _top_level(shares, hot, want, idle_weight)
+    if 0 < guess < top:
+        x = guess  # last tick's level (see _solve)
+    else:
+        at_low = _resident_total(low, shares, hot, floor, want, ceiling, idle_weight)[0]
+        at_high = _resident_total(high, shares, hot, floor, want, ceiling, idle_weight)[0]
+        if at_low >= capacity:
+            return 0.0
+        if at_high <= capacity:
+            return high
+        x = high * (capacity - at_low) / (at_high - at_low)
     for _ in range(200):
         value, slope = _resident_total(x, shares, hot, floor, want, ceiling, idle_weight)
         if value <= capacity:
@@ -322,6 +333,9 @@ def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, gu
         x = step if low < step < high else 0.5 * (low + high)
         if high - low <= 1e-15 * high:
             break
+    if high == top and low < top and _resident_total(
+            top, shares, hot, floor, want, ceiling, idle_weight)[0] <= capacity:
+        return top
     return low
 
 
