@@ -125,8 +125,12 @@ class Simulation:
             self.segments = _Segments(fleet)
             for row in np.flatnonzero(self.status == RUNNING):
                 self.segments.add(self.slot[row], self.host[row], row, self.requests[row])
+        # Segment changes since the last tick: removed slots, added rows (native path: arrays
+        # per batch; Python path: a dict, so that a VM placed and freed in one tick cancels).
+        self._removed_batches, self._added_batches = [], []
         self._pending_added = {}
         self._pending_removed = []
+        self._sources = None
 
     # ------------------------------------------------------------ running
 
@@ -204,11 +208,10 @@ class Simulation:
             left = rows[(kinds == 0) & (before == RUNNING)]
             self._collect(left, self.slot[left])
             if self.segments is not None:
-                self._pending_removed.extend(self.slot[left].tolist())
+                self._removed_batches.append(self.slot[left])
         if self.segments is not None and arrivals:
-            placed = rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)]
-            for row in placed.tolist():
-                self._pending_added[row] = True
+            self._added_batches.append(
+                rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)])
         if self.settings:
             for row in rows[(kinds == 1) & (before == PENDING) & (self.status[rows] == RUNNING)]:
                 self._apply_settings(row)
@@ -216,12 +219,8 @@ class Simulation:
 
     def _collect(self, rows, slots):
         """Move the totals of VMs that left from their slots to their rows."""
-        inside = slots < len(self.slot_ticks)
-        rows, slots = rows[inside], slots[inside]
-        self.totals[rows] += self.slot_totals[slots]
-        self.ticks_present[rows] += self.slot_ticks[slots]
-        self.slot_totals[slots] = 0.0
-        self.slot_ticks[slots] = 0
+        kernels_sim.collect(rows, slots, self.totals, self.ticks_present, self.slot_totals,
+                            self.slot_ticks)
 
     def _arrive(self, rows):
         labels = [self.labels[r] for r in rows] if self.labels else None
@@ -281,9 +280,16 @@ class Simulation:
         return len(rows)
 
     def _update_segments(self):
-        added = np.fromiter(self._pending_added, dtype=np.int64, count=len(self._pending_added))
-        self.segments.update(np.array(self._pending_removed, np.int64), added,
-                             self.slot[added], self.host[added], self.requests[added])
+        removed = self._removed_batches + [np.array(self._pending_removed, np.int64)]
+        added = self._added_batches + [np.fromiter(self._pending_added, dtype=np.int64,
+                                                   count=len(self._pending_added))]
+        removed = np.concatenate(removed) if len(removed) > 1 else removed[0]
+        added = np.concatenate(added) if len(added) > 1 else added[0]
+        if len(removed) or len(added):
+            self.segments.update(removed, added, self.slot[added], self.host[added],
+                                 self.requests[added])
+        self._removed_batches.clear()
+        self._added_batches.clear()
         self._pending_added.clear()
         self._pending_removed.clear()
 
@@ -319,9 +325,15 @@ class Simulation:
             t, self.tick_s, models.cpu.code, models.memory.code, seg.params(models),
             seg.cap, seg.count, seg.pos_slot, seg.pos_row, seg.vcpus, seg.memory, seg.touched,
             seg.cpu_level, seg.memory_level, hosts[0], hosts[1], hosts[2],
-            *_source_arrays(self.workload.cpu), *_source_arrays(self.workload.memory),
+            *self._source_views(),
             self.slot_totals, self.slot_ticks, self.host_totals, self.host_state_ticks,
             self.series[self.tick])
+
+    def _source_views(self):
+        if self._sources is None:
+            self._sources = (_source_arrays(self.workload.cpu)
+                             + _source_arrays(self.workload.memory))
+        return self._sources
 
     def _grow_slot_tables(self):
         size = self.fleet.slot_capacity
@@ -448,10 +460,10 @@ class _Segments:
             grown = np.full(2 * int(added_slots.max()) + 1, -1, np.int64)
             grown[:len(self.slot_pos)] = self.slot_pos
             self.slot_pos = grown
-        if len(added_hosts):
-            after = self.count.copy()
-            np.subtract.at(after, self.slot_pos[removed] // self.cap, 1)
-            np.add.at(after, added_hosts, 1)
+        if len(added_hosts) and self.count.max() + len(added_hosts) > self.cap:
+            after = (self.count - np.bincount(self.slot_pos[removed] // self.cap,
+                                              minlength=self.n_hosts)
+                     + np.bincount(added_hosts, minlength=self.n_hosts))
             if after.max() > self.cap:
                 cap = self.cap
                 while cap < after.max():

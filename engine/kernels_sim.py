@@ -232,3 +232,17 @@ def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_
                               totals, ticks_present, series)
         _add_host(h, n, cpu_capacity[h], used, wanted, host_ready, state, blocked, host_totals,
                   host_state_ticks, series)
+
+
+@njit(cache=True, nogil=True)
+def collect(rows, slots, totals, ticks_present, slot_totals, slot_ticks):
+    """Move the totals of VMs that left from their slots to their rows (and clear the slots)."""
+    for k in range(rows.shape[0]):
+        slot = slots[k]
+        if slot >= slot_ticks.shape[0]:
+            continue
+        for j in range(totals.shape[1]):
+            totals[rows[k], j] += slot_totals[slot, j]
+            slot_totals[slot, j] = 0.0
+        ticks_present[rows[k]] += slot_ticks[slot]
+        slot_ticks[slot] = 0
