@@ -18,18 +18,18 @@ f(lam) = sum clamp(lam * shares_i, R_i, D_i); inside the right linear piece one 
 proportional (CloudSim's time-shared oversubscription): g_i = D_i * min(1, C / sum D).
 """
 
-from numba import njit
+from vmsched.engine.jit import kernel, scalar_helper
 
 #: Relative accuracy of fair_share's water level: sum g is C within this relative error.
 WATER_LEVEL_TOLERANCE = 1e-10
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def _share(i, shares, share_scale, limit):
     return share_scale * limit[i] if share_scale > 0 else shares[i]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fair_share(capacity, demand, shares, share_scale, reservation, limit, granted, level):
     """Weighted max-min water-filling with reservations and limits; see the module doc.
     level[0]: the host's water level of the last tick, a first guess (updated)."""
@@ -80,7 +80,7 @@ def fair_share(capacity, demand, shares, share_scale, reservation, limit, grante
     return used, total_demand
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _water(lam, shares, share_scale, reservation, limit, demand):
     """f(lam) = sum clamp(lam * shares, R, D) and its slope (sum of shares strictly inside)."""
     total = 0.0
@@ -100,7 +100,7 @@ def _water(lam, shares, share_scale, reservation, limit, demand):
     return total, slope
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def proportional(capacity, demand, shares, share_scale, reservation, limit, granted, level):
     """CloudSim's time-shared scaling: g_i = D_i * min(1, C / sum D) (shares and reservations
     are ignored, limits cap the demand)."""

@@ -11,7 +11,9 @@ MiB, reservation 0, limit = configured memory).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from vmsched.engine.jit import allocating, kernel, parallel_kernel
 
 from vmsched.engine.kernels_cpu import fair_share, proportional
 from vmsched.engine.kernels_memory import esxi, no_reclamation, split_non_resident, HARD
@@ -22,7 +24,7 @@ CPU_SHARES_PER_VCPU = 1000.0
 MEMORY_SHARES_PER_MIB = 10.0
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@allocating
 def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_memory, params,
          demand, vcpus, cpu_shares, cpu_reservation, cpu_limit,
          active, memory, memory_shares, memory_reservation, memory_limit,
@@ -32,18 +34,36 @@ def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_m
     MEMORY_MODELS. Per VM (layout order): demand, active and touched_before are inputs;
     touched (after the tick), granted (cores) and resident (MiB) are written. cpu_level and
     host_level carry each host's CPU and memory water levels from tick to tick (a solver's
-    first guess only: results agree within the solvers' tolerance whatever the guess). Per host: sum of grants and of capped demands
-    (cores), memory state, free MiB after reclamation, blocked."""
+    first guess only: results agree within the solvers' tolerance whatever the guess). Per
+    host: sum of grants and of capped demands (cores), memory state, free MiB after
+    reclamation, blocked. Allocates the solvers' scratch and runs _tick_hosts."""
     n_hosts = host_start.shape[0] - 1
     max_vms = 0
     for h in range(n_hosts):
         max_vms = max(max_vms, host_start[h + 1] - host_start[h])
     n_chunks = min(n_hosts, 1024)
+    zeros = np.zeros(max_vms)
+    scratch = np.empty((n_chunks, 7, max_vms))
+    _tick_hosts(zeros, scratch, cpu_model, memory_model, host_start, cpu_capacity,
+                guest_memory, host_memory, params, demand, vcpus, cpu_shares, cpu_reservation,
+                cpu_limit, active, memory, memory_shares, memory_reservation, memory_limit,
+                touched_before, touched, granted, resident, cpu_level, host_level,
+                host_granted, host_demand, host_state, host_free, host_blocked)
+
+
+@parallel_kernel
+def _tick_hosts(zeros, scratch, cpu_model, memory_model, host_start, cpu_capacity,
+                guest_memory, host_memory, params, demand, vcpus, cpu_shares, cpu_reservation,
+                cpu_limit, active, memory, memory_shares, memory_reservation, memory_limit,
+                touched_before, touched, granted, resident, cpu_level, host_level,
+                host_granted, host_demand, host_state, host_free, host_blocked):
+    """tick's work. zeros: at least as many 0.0 as the largest host has VMs (read only);
+    scratch[chunk]: the memory solver's scratch for the hosts of one chunk."""
+    n_hosts = host_start.shape[0] - 1
+    n_chunks = scratch.shape[0]
     custom_cpu = cpu_shares.shape[0] > 0
     custom_memory = memory_shares.shape[0] > 0
     for chunk in prange(n_chunks):
-        zeros = np.zeros(max_vms)
-        scratch = np.empty((7, max_vms))
         for h in range(chunk * n_hosts // n_chunks, (chunk + 1) * n_hosts // n_chunks):
             first = host_start[h]
             stop = host_start[h + 1]
@@ -77,19 +97,19 @@ def tick(cpu_model, memory_model, host_start, cpu_capacity, guest_memory, host_m
                     guest_memory[h], host_memory[h], params, memory[first:stop],
                     active[first:stop], reservation, limit, shares, scale,
                     touched_before[first:stop], touched[first:stop], resident[first:stop],
-                    scratch[:, :n], host_level[h:h + 1])
+                    scratch[chunk, :, :n], host_level[h:h + 1])
             else:
                 state, free, blocked = no_reclamation(
                     guest_memory[h], host_memory[h], params, memory[first:stop],
                     active[first:stop], reservation, limit, shares, scale,
                     touched_before[first:stop], touched[first:stop], resident[first:stop],
-                    scratch[:, :n], host_level[h:h + 1])
+                    scratch[chunk, :, :n], host_level[h:h + 1])
             host_state[h] = state
             host_free[h] = free
             host_blocked[h] = blocked
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@parallel_kernel
 def derive_memory(host_start, host_state, params, memory, active, touched, resident,
                   ballooned, compressed, swapped, shared, stall):
     """Per VM, from touched and resident: ballooned, compressed, swapped, shared MiB and the
@@ -106,7 +126,7 @@ def derive_memory(host_start, host_state, params, memory, active, touched, resid
             stall[i] = max(0.0, min(active[i], touched[i]) - resident[i])
 
 
-@njit(cache=True, nogil=True)
+@allocating
 def build_layout(vm_host, n_hosts, vcpus_by_slot, memory_by_slot, generation_by_slot,
                  kept_by_slot, kept_generation):
     """VM handles grouped by host, ascending within a host (a counting sort of the live slots:
@@ -141,7 +161,7 @@ def build_layout(vm_host, n_hosts, vcpus_by_slot, memory_by_slot, generation_by_
     return vms, host_start, vcpus, memory, generation, kept
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def keep_by_slot(vms, generation, values, kept_by_slot, kept_generation):
     """Store per-VM values (layout order) by VM slot, with the VM's generation."""
     for i in range(vms.shape[0]):

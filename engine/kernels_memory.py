@@ -34,7 +34,7 @@ high (F >= 4 minFree), clear (>= 1), soft (>= 0.64), hard (>= 0.32), low (< 0.32
 """
 
 import numpy as np
-from numba import njit
+from vmsched.engine.jit import kernel, scalar_helper
 
 HIGH, CLEAR, SOFT, HARD, LOW = 0, 1, 2, 3, 4
 STATE_NAMES = ("high", "clear", "soft", "hard", "low")
@@ -49,14 +49,14 @@ N_PARAMETERS = 13
 LEVEL_TOLERANCE = 1e-9
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def min_free_mib(host_memory_mib, params):
     """minFree: base MiB for the first `knee` MiB of host memory plus `rest` of the remainder."""
     return params[MIN_FREE_BASE] + params[MIN_FREE_REST] * max(
         0.0, host_memory_mib - params[MIN_FREE_KNEE])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def classify(free, min_free, params):
     """The ESXi state of a host with `free` MiB free."""
     if free >= params[HIGH_AT] * min_free:
@@ -70,7 +70,7 @@ def classify(free, min_free, params):
     return LOW
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def _held(x, i, shares, active, floor, want, idle_weight):
     """P_i(x) = clamp(A_i^-1(shares_i x), floor_i, want_i) and its derivative in x.
     idle_weight = 1 - idle_tax: idle pages count 1 / idle_weight times in A_i."""
@@ -88,7 +88,7 @@ def _held(x, i, shares, active, floor, want, idle_weight):
     return level, slope
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _compressed(non_resident, balloon_cap, compression_cap):
     """Compression-cache MiB for `non_resident` MiB (after the balloon), and d/d(non_resident)."""
     beyond = non_resident - balloon_cap
@@ -99,7 +99,7 @@ def _compressed(non_resident, balloon_cap, compression_cap):
     return beyond, 1.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _resident_total(x, shares, active, floor, want, ceiling, idle_weight):
     """sum min(ceiling_i, P_i(x)) and its slope (the resident-cap solve)."""
     total = 0.0
@@ -114,7 +114,7 @@ def _resident_total(x, shares, active, floor, want, ceiling, idle_weight):
     return total, slope
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _top_level(shares, active, want, idle_weight):
     """The level at which every VM holds all it wants."""
     top = 0.0
@@ -125,7 +125,7 @@ def _top_level(shares, active, want, idle_weight):
     return top
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def split_non_resident(touched, resident, memory, compress, params):
     """Where a VM's touched - resident MiB are: (ballooned, compressed, swapped). The balloon
     takes up to max_balloon x memory, then (if compress) the compression cache up to
@@ -137,7 +137,7 @@ def split_non_resident(touched, resident, memory, compress, params):
     return ballooned, compressed, rest - compressed
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, shares,
          share_scale, touched_before, touched, resident, scratch, level):
     """ESXi-style reclamation on one host (module doc). Reads touched_before, writes touched
@@ -165,7 +165,7 @@ def esxi(guest_memory, host_memory, params, memory, active, reservation, limit, 
                     share_scale, touched, resident, scratch, state, min_free, blocked, level)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _reclaim(guest_memory, params, memory, active, reservation, limit, shares, share_scale,
              touched, resident, scratch, state, min_free, blocked, level):
     """Steps 3 to 5 of the module doc for a host under pressure (resident holds want)."""
@@ -237,7 +237,7 @@ def _reclaim(guest_memory, params, memory, active, reservation, limit, shares, s
     return state, guest_memory - physical, blocked
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_cap, compress,
            params, idle_weight, resident_cap, guess):
     """The largest level x with footprint(x) <= target and sum P(x) <= resident_cap (0 if
@@ -280,7 +280,7 @@ def _solve(target, shares, hot, floor, want, touched, balloon_cap, compression_c
     return low
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _excess(x, target, shares, hot, floor, want, touched, balloon_cap, compression_cap,
             compress, params, idle_weight, resident_cap):
     """max(footprint(x) - target, sum P(x) - resident_cap) and its slope in x."""
@@ -306,7 +306,7 @@ def _excess(x, target, shares, hot, floor, want, touched, balloon_cap, compressi
     return footprint - target, footprint_slope
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, guess):
     """The largest level x with sum min(ceiling, P(x)) <= capacity."""
     low = 0.0
@@ -339,7 +339,7 @@ def _solve_resident(capacity, shares, hot, floor, want, ceiling, idle_weight, gu
     return low
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def no_reclamation(guest_memory, host_memory, params, memory, active, reservation, limit,
                    shares, share_scale, touched_before, touched, resident, scratch, level):
     """The `none` model: everything touched stays resident; the state is still reported."""

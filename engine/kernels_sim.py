@@ -4,7 +4,7 @@ All quantities are exact sums over VMs and ticks: core-seconds for CPU, MiB-seco
 """
 
 import numpy as np
-from numba import njit
+from vmsched.engine.jit import allocating, kernel
 
 from vmsched.engine.kernels_cpu import fair_share, proportional
 from vmsched.engine.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
@@ -35,7 +35,7 @@ SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "reje
                 "hosts_blocked")
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched, resident,
              compress, params, totals, ticks_present, series):
     """Add one host's tick to its VMs' totals (rows `slots` of totals); returns the host's
@@ -70,7 +70,7 @@ def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched,
     return host_ready
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _add_host(h, n_vms, capacity, granted, demand, ready_s, state, blocked, host_totals,
               host_state_ticks, series):
     """Add one host's tick to its totals and to the fleet series."""
@@ -91,7 +91,7 @@ def _add_host(h, n_vms, capacity, granted, demand, ready_s, state, blocked, host
         series[S_BLOCKED] += 1.0
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, active, touched,
                resident, params, host_granted, host_demand, cpu_capacity, host_state,
                host_blocked, totals, ticks_present, host_totals, host_state_ticks, series):
@@ -124,7 +124,7 @@ def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, act
 CONSTANT, TRACE, SYNTHETIC = 0, 1, 2
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def update_segments(removed, added, added_host, added_row, added_vcpus, added_memory, cap,
                     count, pos_slot, pos_row, vcpus, memory, touched, slot_pos):
     """Remove the VMs in slots `removed`, then append `added` (the caller made sure that
@@ -154,7 +154,7 @@ def update_segments(removed, added, added_host, added_row, added_vcpus, added_me
         count[h] += 1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profile, noise_cv,
             seed, size, out):
     """out[i] = size[i] x the utilisation of workload row rows[i] at time t, from a constant,
@@ -179,7 +179,7 @@ def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profil
             out[i] = size[i] * min(1.0, max(0.0, value))
 
 
-@njit(cache=True, nogil=True)
+@allocating
 def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_slot, pos_row,
                     vcpus, memory, touched, cpu_level, memory_level, cpu_capacity, guest_memory,
                     host_memory, cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step,
@@ -187,14 +187,35 @@ def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_
                     mem_offsets, mem_start, mem_step, mem_levels, mem_profile, mem_noise,
                     mem_seed, totals, ticks_present, host_totals, host_state_ticks, series):
     """One tick of every host with VMs (default scheduling settings): utilisation, the CPU and
-    memory models, and the accounting. touched is updated in place."""
-    tick = np.int64(t // SECONDS_PER_SLOT)
-    demand = np.empty(cap)
-    active = np.empty(cap)
-    granted = np.empty(cap)
-    resident = np.empty(cap)
+    memory models, and the accounting. touched is updated in place. Allocates one host's
+    worth of per-VM scratch (cap VMs) and runs _simulation_hosts."""
+    work = np.empty((4, cap))
     zeros = np.zeros(cap)
     scratch = np.empty((7, cap))
+    _simulation_hosts(work, zeros, scratch, t, tick_s, cpu_model, memory_model, params, cap,
+                      count, pos_slot, pos_row, vcpus, memory, touched, cpu_level,
+                      memory_level, cpu_capacity, guest_memory, host_memory, cpu_kind,
+                      cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
+                      cpu_noise, cpu_seed, mem_kind, mem_values, mem_offsets, mem_start,
+                      mem_step, mem_levels, mem_profile, mem_noise, mem_seed, totals,
+                      ticks_present, host_totals, host_state_ticks, series)
+
+
+@kernel
+def _simulation_hosts(work, zeros, scratch, t, tick_s, cpu_model, memory_model, params, cap,
+                      count, pos_slot, pos_row, vcpus, memory, touched, cpu_level,
+                      memory_level, cpu_capacity, guest_memory, host_memory, cpu_kind,
+                      cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
+                      cpu_noise, cpu_seed, mem_kind, mem_values, mem_offsets, mem_start,
+                      mem_step, mem_levels, mem_profile, mem_noise, mem_seed, totals,
+                      ticks_present, host_totals, host_state_ticks, series):
+    """simulation_tick's work. work[0..3]: one host's demand, active memory, grants and
+    resident memory; zeros: cap 0.0 (read only); scratch: the memory solver's."""
+    tick = np.int64(t // SECONDS_PER_SLOT)
+    demand = work[0]
+    active = work[1]
+    granted = work[2]
+    resident = work[3]
     for h in range(count.shape[0]):
         n = count[h]
         if n == 0:
@@ -234,7 +255,7 @@ def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_
                   host_state_ticks, series)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def collect(rows, slots, totals, ticks_present, slot_totals, slot_ticks):
     """Move the totals of VMs that left from their slots to their rows (and clear the slots)."""
     for k in range(rows.shape[0]):

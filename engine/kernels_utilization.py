@@ -10,13 +10,15 @@ memory), for the rows of a workload table.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from vmsched.engine.jit import parallel_kernel, scalar_helper
 
 SLOTS_PER_DAY = 288
 SECONDS_PER_SLOT = 300.0
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def _mix(x):
     """splitmix64's finaliser: a well-mixed 64-bit hash of x."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -24,7 +26,7 @@ def _mix(x):
     return x ^ (x >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@scalar_helper
 def unit_noise(seed, row, tick):
     """Mean 0, variance 1 noise for (seed, row, tick): the sum of two uniforms (a triangular
     distribution on [-sqrt(6), sqrt(6)]) taken from the two halves of one 64-bit hash; cheap,
@@ -36,7 +38,7 @@ def unit_noise(seed, row, tick):
     return (u1 + u2 - 1.0) * 2.449489742783178
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@parallel_kernel
 def sample_trace(values, offsets, step_s, start_s, rows, t, out):
     """out[i] = the trace value of rows[i] at time t (see the module doc)."""
     for i in prange(rows.shape[0]):
@@ -49,7 +51,7 @@ def sample_trace(values, offsets, step_s, start_s, rows, t, out):
         out[i] = values[offsets[row] + k]
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@parallel_kernel
 def sample_synthetic(level, daily_profile, noise_cv, seed, rows, t, out):
     """out[i] = the synthetic utilisation of rows[i] at time t (see the module doc)."""
     tick = np.int64(t // SECONDS_PER_SLOT)
