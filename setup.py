@@ -26,7 +26,8 @@ CYTHON_DIRECTIVES = {
     "embedsignature": True,
 }
 
-ENGINE_MODULES = ["_fleet", "_fit_index", "_placement"]
+# Native modules by layer (engine/<layer>/<name>.pyx -> vmsched.engine.<layer>.<name>).
+ENGINE_MODULES = ["state._fleet", "placement._fit_index", "placement._placement"]
 
 
 def cython_include_dir() -> str:
@@ -43,15 +44,21 @@ def cython_include_dir() -> str:
             link.symlink_to(ROOT / "engine", target_is_directory=True)
         except OSError:  # no symlinks on this file system: copy the interfaces instead
             link.mkdir()
-            for pxd in (ROOT / "engine").glob("*.pxd"):
-                (link / pxd.name).write_text(pxd.read_text())
+            for pxd in (ROOT / "engine").rglob("*.pxd"):
+                target = link / pxd.relative_to(ROOT / "engine")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(pxd.read_text())
+            for init in (ROOT / "engine").rglob("__init__.py"):
+                target = link / init.relative_to(ROOT / "engine")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text("")
     return str(include)
 
 
 extensions = [
     Extension(
         f"vmsched.engine.{name}",
-        [f"engine/{name}.pyx"],
+        [f"engine/{name.replace('.', '/')}.pyx"],
         include_dirs=[numpy.get_include()],
         define_macros=[
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from vmsched import Fleet, HostModels, Placer
 from vmsched.simulation import Simulation
-from vmsched.sizing import find_min_hosts
-from vmsched.synthetic import synthetic_workload
+from vmsched.simulation.sizing import find_min_hosts
+from vmsched.workload.synthetic import synthetic_workload
 
 HOST = dict(vcpus=64, memory_mib=262144, disk_gib=0, overcommit="nova")
 

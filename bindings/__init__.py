@@ -6,7 +6,7 @@ errors in `vmsched.errors`. See the README for the semantics and units.
 
 from vmsched import errors
 from vmsched.engine import DEBUG_BUILD
-from vmsched.filters import (
+from vmsched.placement.filters import (
     FILTERS,
     DomainSpread,
     Filter,
@@ -18,11 +18,11 @@ from vmsched.filters import (
     ServerGroupAntiAffinity,
 )
 from vmsched.fleet import DEFAULT_RESOURCES, Fleet
-from vmsched.host_models import MEMORY_PARAMETERS, HostModels, TickResult
-from vmsched.placer import Placement, PlacementBatch, Placer
-from vmsched.policy import POLICIES, Policy
+from vmsched.models.host_models import MEMORY_PARAMETERS, HostModels, TickResult
+from vmsched.placement.placer import Placement, PlacementBatch, Placer
+from vmsched.placement.policy import POLICIES, Policy
 from vmsched.presets import PRESETS, OvercommitPreset
-from vmsched.weighers import (
+from vmsched.placement.weighers import (
     WEIGHERS,
     BalancedAllocation,
     DotProduct,

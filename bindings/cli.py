@@ -120,8 +120,8 @@ def settings(given):
 
 def load(values):
     """(workload, fleet from the trace or None)."""
-    from vmsched.readers import FLEET_FORMATS, READERS
-    from vmsched.synthetic import synthetic_workload
+    from vmsched.workload.readers import FLEET_FORMATS, READERS
+    from vmsched.workload.synthetic import synthetic_workload
 
     if values["format"] == "synthetic":
         days = values["days"] or 7.0
@@ -204,7 +204,7 @@ def simulate(no_plots, no_progress, **given):
 def _simulate(values, plots, progress):
     from vmsched import Fleet, HostModels, Placer
     from vmsched.simulation import Simulation
-    from vmsched.sizing import find_min_hosts
+    from vmsched.simulation.sizing import find_min_hosts
 
     workload, fleet = load(values)
     if fleet is None:
@@ -240,7 +240,7 @@ def size(**given):
     values = settings(given)
 
     def answer():
-        from vmsched.sizing import find_min_hosts
+        from vmsched.simulation.sizing import find_min_hosts
 
         workload, fleet = load(values)
         if fleet is not None:

@@ -12,8 +12,8 @@ from vmsched.accounting import realised_overcommit, stranded_capacity
 from vmsched.engine import FleetState, dtypes
 from vmsched.errors import InvalidInventory, InvalidRequest, UnknownHost, UnknownResource
 from vmsched.presets import resolve_preset
-from vmsched.vm_settings import FIELDS as SCHEDULING_FIELDS
-from vmsched.vm_settings import VMSettings
+from vmsched.models.vm_settings import FIELDS as SCHEDULING_FIELDS
+from vmsched.models.vm_settings import VMSettings
 
 DEFAULT_RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
 INVENTORY_FIELDS = ("total", "reserved", "allocation_ratio", "min_unit", "max_unit",

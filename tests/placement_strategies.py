@@ -4,9 +4,9 @@ import numpy as np
 from hypothesis import strategies as st
 
 from vmsched import Fleet
-from vmsched.filters import FILTERS
-from vmsched.policy import FAST_POLICIES, POLICIES, Policy
-from vmsched.weighers import WEIGHERS
+from vmsched.placement.filters import FILTERS
+from vmsched.placement.policy import FAST_POLICIES, POLICIES, Policy
+from vmsched.placement.weighers import WEIGHERS
 
 RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
 LABELS = ("ssd", "gpu", "fast")

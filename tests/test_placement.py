@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from placement_strategies import fleets, host_attributes, requests
 
 from vmsched import FILTERS, POLICIES, WEIGHERS, Fleet, Placer, Policy, errors
-from vmsched.filters import FunctionFilter, MaxVMsPerHost, ResourceFit
-from vmsched.policy import FAST_POLICIES
+from vmsched.placement.filters import FunctionFilter, MaxVMsPerHost, ResourceFit
+from vmsched.placement.policy import FAST_POLICIES
 from vmsched.reference import ReferenceFleet
 from vmsched.reference.placement import ReferencePlacer
 from vmsched.testing import azure_like_requests, mixed_fleet, snapshot
-from vmsched.weighers import FunctionWeigher
+from vmsched.placement.weighers import FunctionWeigher
 
 
 def copies(fleet):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vmsched import Fleet, errors
-from vmsched.readers import (
+from vmsched.workload.readers import (
     read_alibaba_machines,
     read_alibaba_openb,
     read_azure_flavor_sequences,

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from vmsched import Fleet, HostModels, Placer, errors
 from vmsched.simulation import Simulation, run_placement_only
-from vmsched.sizing import find_min_hosts
-from vmsched.synthetic import azure2017_parameters, synthetic_workload
-from vmsched.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
+from vmsched.simulation.sizing import find_min_hosts
+from vmsched.workload.synthetic import azure2017_parameters, synthetic_workload
+from vmsched.workload.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
 from vmsched.workload import Workload
 
 
@@ -213,7 +213,7 @@ def test_bad_simulation_arguments():
 def test_fused_tick_equals_host_models_step(cpu_model, memory_model):
     """The simulation's fused tick (in-place host segments) and the general path through
     HostModels.step agree: the same decisions, totals equal up to float summation order."""
-    from vmsched.readers import read_planetlab
+    from vmsched.workload.readers import read_planetlab
 
     workloads = [read_planetlab(__import__("pathlib").Path(__file__).parent / "fixtures"
                                 / "planetlab" / "20110303"),

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched import _validate
-from vmsched.engine import kernels_host
-from vmsched.engine.kernels_memory import N_PARAMETERS, STATE_NAMES
+from vmsched.engine.models import kernels_host
+from vmsched.engine.models.kernels_memory import N_PARAMETERS, STATE_NAMES
 from vmsched.errors import InvalidRequest
 
 #: Memory parameters: name -> (default, unit and meaning). Order = the kernel's vector.

@@ -14,12 +14,12 @@ import time as _time
 import numpy as np
 import pandas as pd
 
-from vmsched.engine import kernels_sim
+from vmsched.engine.simulation import kernels_sim
 from vmsched.errors import InvalidRequest
-from vmsched.host_models import HostModels
-from vmsched.placer import Placer
-from vmsched.results import Results
-from vmsched.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
+from vmsched.models.host_models import HostModels
+from vmsched.placement.placer import Placer
+from vmsched.simulation.results import Results
+from vmsched.workload.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
 
 PENDING, RUNNING, DONE, REJECTED = 0, 1, 2, 3
 STATUS_NAMES = ("pending", "running", "done", "rejected")

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched import _validate
-from vmsched.utilization import ConstantUtilization, SyntheticUtilization
-from vmsched.workload import Workload
+from vmsched.workload.utilization import ConstantUtilization, SyntheticUtilization
+from vmsched.workload.workload import Workload
 
 SLOTS_PER_DAY = 288
 

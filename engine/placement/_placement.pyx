@@ -23,14 +23,14 @@ import numpy as np
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport INT64_MAX, uint64_t
 
-from vmsched.engine._fit_index cimport FIRST_FIT, FastPolicy, FitIndex
-from vmsched.engine._fixed_point cimport (
+from vmsched.engine.placement._fit_index cimport FIRST_FIT, FastPolicy, FitIndex
+from vmsched.engine.placement._fixed_point cimport (
     dot_product_score,
     host_free_score,
     int128,
     request_fraction,
 )
-from vmsched.engine._fleet cimport FleetState, row_fits
+from vmsched.engine.state._fleet cimport FleetState, row_fits
 from vmsched.engine._types cimport amount_t, index_t
 
 from vmsched.engine import dtypes

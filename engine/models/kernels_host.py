@@ -15,8 +15,8 @@ from numba import prange
 
 from vmsched.engine.jit import allocating, kernel, parallel_kernel
 
-from vmsched.engine.kernels_cpu import fair_share, proportional
-from vmsched.engine.kernels_memory import esxi, no_reclamation, split_non_resident, HARD
+from vmsched.engine.models.kernels_cpu import fair_share, proportional
+from vmsched.engine.models.kernels_memory import esxi, no_reclamation, split_non_resident, HARD
 
 CPU_MODELS = ("fair_share", "proportional")
 MEMORY_MODELS = ("esxi", "none")

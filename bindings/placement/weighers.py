@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from vmsched.engine._placement import WeigherKind
+from vmsched.engine.placement import WeigherKind
 from vmsched.errors import InvalidRequest
 
 

@@ -13,7 +13,7 @@ A workload is a table with one row per VM:
 | `labels` | optional labels the host must carry ("a,b" or a tuple) |
 
 plus a CPU utilisation source and an optional memory one (fractions of the VM's vCPUs and MiB,
-see vmsched.utilization; default for memory: a constant 0.4), and `groups`: {group: policy or
+see vmsched.workload.utilization; default for memory: a constant 0.4), and `groups`: {group: policy or
 (policy, max_per_host, max_skew)} for the placer.
 """
 
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched.errors import InvalidRequest
-from vmsched.utilization import ConstantUtilization, UtilizationSource
-from vmsched.vm_settings import FIELDS as SETTINGS
+from vmsched.workload.utilization import ConstantUtilization, UtilizationSource
+from vmsched.models.vm_settings import FIELDS as SETTINGS
 
 REQUIRED = ("vm_id", "start_s", "end_s")
 OPTIONAL = ("tenant", "group", "labels") + SETTINGS

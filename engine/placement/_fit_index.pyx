@@ -22,7 +22,7 @@ import numpy as np
 
 from libc.stdint cimport INT64_MAX, INT64_MIN
 
-from vmsched.engine._fixed_point cimport (
+from vmsched.engine.placement._fixed_point cimport (
     SATURATED,
     SCORE_ONE,
     SMALL,
@@ -31,7 +31,7 @@ from vmsched.engine._fixed_point cimport (
     int128,
     request_score,
 )
-from vmsched.engine._fleet cimport FleetState, row_fits
+from vmsched.engine.state._fleet cimport FleetState, row_fits
 from vmsched.engine._types cimport amount_t, index_t
 
 from vmsched.engine import dtypes

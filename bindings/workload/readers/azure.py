@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched.errors import InvalidRequest
-from vmsched.utilization import ConstantUtilization, TraceUtilization
-from vmsched.workload import Workload
+from vmsched.workload.utilization import ConstantUtilization, TraceUtilization
+from vmsched.workload.workload import Workload
 
 VMTABLE_COLUMNS = ("vmid", "subscriptionid", "deploymentid", "vmcreated", "vmdeleted", "maxcpu",
                    "avgcpu", "p95maxcpu", "vmcategory", "vmcorecount", "vmmemory")

@@ -5,15 +5,15 @@ READERS maps a format name to a function path -> Workload (or (Fleet, Workload) 
 that describe machines too, flagged in FLEET_FORMATS).
 """
 
-from vmsched.readers.alibaba import read_alibaba_machines, read_alibaba_openb
-from vmsched.readers.azure import (
+from vmsched.workload.readers.alibaba import read_alibaba_machines, read_alibaba_openb
+from vmsched.workload.readers.azure import (
     read_azure_flavor_sequences,
     read_azure_packing,
     read_azure_vmtable,
 )
-from vmsched.readers.bitbrains import read_bitbrains
-from vmsched.readers.planetlab import read_planetlab
-from vmsched.workload import read_table
+from vmsched.workload.readers.bitbrains import read_bitbrains
+from vmsched.workload.readers.planetlab import read_planetlab
+from vmsched.workload.workload import read_table
 
 READERS = {
     "table": read_table,

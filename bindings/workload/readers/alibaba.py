@@ -7,7 +7,7 @@ import pandas as pd
 
 from vmsched.errors import InvalidRequest
 from vmsched.fleet import Fleet
-from vmsched.workload import Workload
+from vmsched.workload.workload import Workload
 
 
 def read_alibaba_openb(folder, pods="openb_pod_list_default.csv",

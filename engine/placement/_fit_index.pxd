@@ -2,7 +2,7 @@
 """A tree over the hosts that answers the fast placement policies without scanning them all."""
 
 cimport cython
-from vmsched.engine._fleet cimport FleetState
+from vmsched.engine.state._fleet cimport FleetState
 from vmsched.engine._types cimport amount_t, index_t
 
 

@@ -9,7 +9,7 @@ A source is indexed by workload row. `ConstantUtilization` (one fraction per VM)
 import numpy as np
 
 from vmsched import _validate
-from vmsched.engine import kernels_utilization as kernels
+from vmsched.engine.simulation import kernels_utilization as kernels
 from vmsched.errors import InvalidRequest
 
 

@@ -39,7 +39,7 @@ from vmsched.engine.jit import kernel, scalar_helper
 HIGH, CLEAR, SOFT, HARD, LOW = 0, 1, 2, 3, 4
 STATE_NAMES = ("high", "clear", "soft", "hard", "low")
 
-#: Parameter vector layout (float64): see vmsched.host_models.MEMORY_PARAMETERS.
+#: Parameter vector layout (float64): see vmsched.models.host_models.MEMORY_PARAMETERS.
 SHARING, IDLE_TAX, MAX_BALLOON, COMPRESSION_CACHE, COMPRESSION_RATIO = 0, 1, 2, 3, 4
 HIGH_AT, CLEAR_AT, SOFT_AT, HARD_AT, BLOCK_AT = 5, 6, 7, 8, 9
 MIN_FREE_BASE, MIN_FREE_KNEE, MIN_FREE_REST = 10, 11, 12

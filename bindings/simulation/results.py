@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vmsched.engine import kernels_sim
-from vmsched.engine.kernels_memory import STATE_NAMES
+from vmsched.engine.simulation import kernels_sim
+from vmsched.engine.models.kernels_memory import STATE_NAMES
 
 READY_THRESHOLD = 0.05  # a VM "suffers" with more than 5% of its CPU demand ready
 
@@ -22,7 +22,7 @@ class Results:
     """A copy of a simulation's outcome up to its current tick."""
 
     def __init__(self, sim):
-        from vmsched.simulation import STATUS_NAMES
+        from vmsched.simulation.simulation import STATUS_NAMES
 
         table = sim.workload.table
         tick_s = sim.tick_s

@@ -6,10 +6,10 @@ All quantities are exact sums over VMs and ticks: core-seconds for CPU, MiB-seco
 import numpy as np
 from vmsched.engine.jit import allocating, kernel
 
-from vmsched.engine.kernels_cpu import fair_share, proportional
-from vmsched.engine.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
-from vmsched.engine.kernels_memory import HARD, esxi, no_reclamation, split_non_resident
-from vmsched.engine.kernels_utilization import SECONDS_PER_SLOT, SLOTS_PER_DAY, unit_noise
+from vmsched.engine.models.kernels_cpu import fair_share, proportional
+from vmsched.engine.models.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
+from vmsched.engine.models.kernels_memory import HARD, esxi, no_reclamation, split_non_resident
+from vmsched.engine.simulation.kernels_utilization import SECONDS_PER_SLOT, SLOTS_PER_DAY, unit_noise
 
 # Per-VM totals (columns of `totals`, one row per VM so that a VM's totals share a cache line).
 # (The capped demand is used + ready: ready = D - granted, exactly.)

@@ -9,7 +9,7 @@ Server-group filters act only on requests whose group has the matching policy
 import numpy as np
 
 from vmsched import _validate
-from vmsched.engine._placement import FilterKind
+from vmsched.engine.placement import FilterKind
 from vmsched.errors import InvalidRequest
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched.errors import InvalidRequest
-from vmsched.utilization import TraceUtilization
-from vmsched.workload import Workload
+from vmsched.workload.utilization import TraceUtilization
+from vmsched.workload.workload import Workload
 
 
 def read_bitbrains(folder, tick_s=300.0):

@@ -17,10 +17,10 @@ import pandas as pd
 
 from vmsched import _validate
 from vmsched.engine import dtypes
-from vmsched.engine._fit_index import FastPolicy
-from vmsched.engine._placement import GroupPolicy, PlacementCore, WeigherKind
+from vmsched.engine.placement import FastPolicy
+from vmsched.engine.placement import GroupPolicy, PlacementCore, WeigherKind
 from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource, UnknownVM
-from vmsched.policy import resolve_policy
+from vmsched.placement.policy import resolve_policy
 
 GROUP_POLICIES = {
     "affinity": GroupPolicy.GROUP_AFFINITY,
@@ -72,7 +72,7 @@ class Group:
 
 class Placer:
     """Places VMs on `fleet` under `policy` (a name, a Policy, or a list of filters and
-    weighers; see vmsched.policy.POLICIES).
+    weighers; see vmsched.placement.policy.POLICIES).
 
     host_labels: per host an iterable of label strings (at most 64 distinct labels).
     host_domains: per host a failure-domain id (any hashable; None for no domain).

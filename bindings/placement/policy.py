@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from vmsched import _validate
 from vmsched.errors import InvalidRequest
-from vmsched.filters import (
+from vmsched.placement.filters import (
     FILTERS,
     DomainSpread,
     Filter,
@@ -21,7 +21,7 @@ from vmsched.filters import (
     ServerGroupAntiAffinity,
     resolve_filter,
 )
-from vmsched.weighers import (
+from vmsched.placement.weighers import (
     WEIGHERS,
     BalancedAllocation,
     DotProduct,

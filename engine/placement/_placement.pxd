@@ -4,8 +4,8 @@
 cimport cython
 from libc.stdint cimport uint64_t
 
-from vmsched.engine._fit_index cimport FitIndex
-from vmsched.engine._fleet cimport FleetState
+from vmsched.engine.placement._fit_index cimport FitIndex
+from vmsched.engine.state._fleet cimport FleetState
 from vmsched.engine._types cimport amount_t, index_t
 
 

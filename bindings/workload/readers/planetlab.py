@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from vmsched.errors import InvalidRequest
-from vmsched.utilization import TraceUtilization
-from vmsched.workload import Workload
+from vmsched.workload.utilization import TraceUtilization
+from vmsched.workload.workload import Workload
 
 #: CloudSim's PlanetLab experiments' VM types (by file position after sorting): memory MiB.
 #: Their MIPS (2500, 2000, 1000, 500) have no vCPU meaning here: every VM has 1 vCPU.

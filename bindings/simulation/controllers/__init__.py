@@ -1,0 +1,1 @@
+"""Controllers: plugins that act on a running simulation."""
