@@ -122,7 +122,7 @@ def placement_section(quick):
         placer = Placer(fleet, policy)
         live = [vm for vm in placer.place_many(requests[: n_vms // 2]).vms.tolist() if vm >= 0]
         order = np.random.default_rng(7).permutation(len(live))[:n_churn].tolist()
-        index = placer._core.index
+        index = placer.index
         visited, rejected = index.nodes_visited, 0
         start = time.perf_counter()
         for k, i in enumerate(order):
@@ -246,14 +246,14 @@ def host_models_section(quick):
     draw = demand_scenarios(layout, rng)["stress"]
     for _ in range(n_ticks):
         demand, active = draw()
-        touched_before = models._fleets[fleet].touched
+        touched_before = models.touched(fleet)
         result = models.step(fleet, demand, active, order="layout", validate=False)
     shares = 1000.0 * layout.vcpus
     start = time.perf_counter()
     grant = numpy_fair_share(layout.host_start, layout.cpu_capacity, demand, shares,
                              np.zeros(n_vms), layout.vcpus)
     _, resident, state = numpy_esxi(layout.host_start, layout.guest_memory,
-                                    layout.host_memory, models._vector, layout.memory, active,
+                                    layout.host_memory, models.parameter_vector, layout.memory, active,
                                     touched_before)
     numpy_rate = n_vms / (time.perf_counter() - start)
     assert np.allclose(grant, result.granted, atol=1e-6), "NumPy fair_share disagrees"

@@ -40,6 +40,6 @@ def test_numpy_baseline_tick(benchmark, fleet):
         numpy_fair_share(layout.host_start, layout.cpu_capacity, demand, shares,
                          np.zeros(len(demand)), layout.vcpus)
         return numpy_esxi(layout.host_start, layout.guest_memory, layout.host_memory,
-                          models._vector, layout.memory, active, np.zeros(len(demand)))
+                          models.parameter_vector, layout.memory, active, np.zeros(len(demand)))
 
     benchmark.pedantic(baseline, rounds=2)

@@ -9,7 +9,7 @@ from vmsched.engine import dtypes
 from vmsched.errors import InvalidRequest
 
 
-def _where(index, labels):
+def position(index, labels):
     """'[3, MEMORY_MB]' for index (3, 1) when labels[-1] names the columns."""
     parts = []
     for axis, i in enumerate(index):
@@ -29,7 +29,7 @@ def whole_numbers(name, value, shape=None, *, minimum=0, maximum=dtypes.MAX_AMOU
     if array.dtype == object or array.dtype.kind not in "iub":
         if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
             bad = _first(~np.isfinite(array))
-            raise error(f"{name}{_where(bad, labels)} = {array[bad].item()} is not a whole number")
+            raise error(f"{name}{position(bad, labels)} = {array[bad].item()} is not a whole number")
         raise error(f"{name} has dtype {array.dtype}; expected whole numbers (an integer dtype)")
     if array.dtype.kind == "b":
         raise error(f"{name} has dtype bool; expected whole numbers")
@@ -40,11 +40,11 @@ def whole_numbers(name, value, shape=None, *, minimum=0, maximum=dtypes.MAX_AMOU
         if low.any():
             bad = _first(low)
             what = "is negative" if minimum == 0 else f"is below {minimum}"
-            raise error(f"{name}{_where(bad, labels)} = {array[bad]} {what}")
+            raise error(f"{name}{position(bad, labels)} = {array[bad]} {what}")
         high = array > maximum
         if high.any():
             bad = _first(high)
-            raise error(f"{name}{_where(bad, labels)} = {array[bad]} is above {maximum}")
+            raise error(f"{name}{position(bad, labels)} = {array[bad]} is above {maximum}")
     return np.ascontiguousarray(array, dtype=dtype)
 
 
@@ -59,7 +59,7 @@ def positive_reals(name, value, shape=None, *, labels=None, error=InvalidRequest
     bad_mask = ~np.isfinite(array) | (array <= 0)
     if bad_mask.any():
         bad = _first(bad_mask)
-        raise error(f"{name}{_where(bad, labels)} = {array[bad].item()} is not a finite number > 0")
+        raise error(f"{name}{position(bad, labels)} = {array[bad].item()} is not a finite number > 0")
     return np.ascontiguousarray(array, dtype=dtypes.RATIO)
 
 
@@ -89,4 +89,12 @@ def nonnegative_real(name, value):
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise InvalidRequest(f"{name} = {value} must be finite and >= 0")
+    return value
+
+
+def positive_real(name, value):
+    """A finite float > 0 from an int or float (not bool)."""
+    value = nonnegative_real(name, value)
+    if value <= 0:
+        raise InvalidRequest(f"{name} = {value} must be > 0")
     return value

@@ -52,7 +52,7 @@ def check_inventory(fields, labels=None):
     for mask, name, problem in checks:
         if mask.any():
             bad = tuple(int(i) for i in np.argwhere(mask)[0])
-            where = _validate._where(bad, labels)
+            where = _validate.position(bad, labels)
             raise InvalidInventory(f"{name}{where} = {out[name][bad]} {problem}")
     return out
 
@@ -332,6 +332,11 @@ class Fleet(FleetState):
         tenant_ids = np.array(self.tenant_ids + [None], dtype=object)
         frame.insert(1, "tenant", tenant_ids[np.asarray(self.vm_tenant_code)[live]])
         return frame
+
+    @property
+    def vm_settings(self):
+        """The per-VM scheduling settings table (vmsched.models.vm_settings.VMSettings)."""
+        return self._vm_settings
 
     def set_vm_scheduling(self, vm, **settings):
         """Set a live VM's scheduling settings (fields not given keep their values).

@@ -45,14 +45,13 @@ def snapshot(fleet):
     exactly when two fleets hold the same inventories, VMs, tenants, free slots and settings.
     (Pickled bytes are not a fair test: NumPy may memoize dtype objects differently.)"""
     state = fleet.__reduce__()[1][1]
-    extra = getattr(fleet, "__dict__", {})
     items = list(state.items())
-    settings = extra.get("_vm_settings")
+    settings = getattr(fleet, "vm_settings", None)
     if settings is not None:
         live = settings.generation >= 0
         items.append(("settings", settings.values[live], settings.generation[live]))
-    if "_host_names" in extra:
-        items.append(("host_names", tuple(extra["_host_names"])))
+    if hasattr(fleet, "host_names"):
+        items.append(("host_names", tuple(fleet.host_names)))
     return tuple(_plain(item) for item in items)
 
 

@@ -22,3 +22,25 @@ scalar_helper = njit(cache=True, nogil=True, _nrt=False, inline="always")
 
 #: A function that allocates the arrays it returns or hands to kernels.
 allocating = njit(cache=True, nogil=True)
+
+
+class using_threads:
+    """with using_threads(n): parallel kernels run on n threads (None: as they are), at most
+    Numba's NUMBA_NUM_THREADS; the previous count is restored afterwards."""
+
+    def __init__(self, n):
+        self.n = n
+        self.previous = None
+
+    def __enter__(self):
+        if self.n is not None:
+            import numba
+            self.previous = numba.get_num_threads()
+            numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import numba
+            numba.set_num_threads(self.previous)
+        return False

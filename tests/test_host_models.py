@@ -125,7 +125,7 @@ def check_invariants(fleet, models, result):
         assert (getattr(result, name) >= -1e-6).all(), name
     total = result.resident + result.ballooned + result.compressed + result.swapped
     np.testing.assert_allclose(total, result.touched, rtol=1e-12, atol=1e-6)
-    settings = fleet._vm_settings.effective(fleet, layout.vms)
+    settings = fleet.vm_settings.effective(fleet, layout.vms)
     want = np.minimum(result.touched, settings["memory_limit"])
     reserved = np.minimum(settings["memory_reservation"], want)
     for h in range(fleet.n_hosts):
@@ -140,7 +140,7 @@ def test_water_filling_is_weighted_max_min(scenario):
     capped by its demand or limit, or the second held at its reservation."""
     fleet, ticks, _ = scenario
     result = HostModels(cpu="fair_share").step(fleet, *ticks[0])
-    settings = fleet._vm_settings.effective(fleet, result.vms)
+    settings = fleet.vm_settings.effective(fleet, result.vms)
     shares = settings["cpu_shares"]
     floor = np.minimum(settings["cpu_reservation"], result.capped_demand)
     for h in range(fleet.n_hosts):

@@ -81,7 +81,7 @@ def test_each_weigher_matches_reference(name, data, multiplier):
 @given(data=st.data())
 def test_each_fast_policy_matches_reference(name, data):
     placer = run_both(POLICIES[name], *data.draw(scenarios(POLICIES[name])))
-    placer._core.index.check()
+    placer.index.check()
 
 
 @pytest.mark.parametrize("name", FAST_POLICIES)
@@ -91,7 +91,7 @@ def test_fast_policy_equals_its_pipeline(name, data):
     fast_fleet, pipe_fleet = copies(fleet)
     fast = Placer(fast_fleet, POLICIES[name])
     pipe = Placer(pipe_fleet, POLICIES[name].pipeline())
-    assert fast._core.index is not None and pipe._core.index is None
+    assert fast.index is not None and pipe.index is None
     live = []
     for step in steps:
         if step[0] == "place":

@@ -115,8 +115,8 @@ class PlacementMachine(RuleBasedStateMachine):
         assert fleet.tenant_ids == ref.tenants
         for group in self.groups:
             assert self.placer.group_members(group) == dict(+self.reference.members_on(group))
-        if self.placer._core.index is not None:
-            self.placer._core.index.check()
+        if self.placer.index is not None:
+            self.placer.index.check()
 
 
 # 200 runs under the "ci" profile, fewer under "dev" and "debug".

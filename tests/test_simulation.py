@@ -79,7 +79,7 @@ def run_synthetic(seed=3, native=True, policy="best_fit", n=3000, days=2.0, host
                           overcommit="nova_pre_stein")
     sim = Simulation(fleet, Placer(fleet, policy, seed=seed), HostModels(), w, tick_s=300,
                      duration_s=days * 86400)
-    sim.native_events = native and sim.native_events
+    sim.native_lifecycle = native and sim.native_lifecycle
     return sim, sim.run()
 
 
@@ -208,36 +208,57 @@ def test_bad_simulation_arguments():
         ConstantUtilization([0.5, 1.5])
 
 
+class PythonSource(ConstantUtilization):
+    """A source the tick kernel does not know: the simulation samples it in Python."""
+
+    name = "python"
+
+    def subset(self, rows):
+        return PythonSource(self.values[rows])
+
+
 @pytest.mark.parametrize("cpu_model, memory_model", [("fair_share", "esxi"),
                                                      ("proportional", "none")])
-def test_fused_tick_equals_host_models_step(cpu_model, memory_model):
-    """The simulation's fused tick (in-place host segments) and the general path through
-    HostModels.step agree: the same decisions, totals equal up to float summation order."""
-    from vmsched.workload.readers import read_planetlab
+def test_any_utilization_source_goes_through_the_one_tick_path(cpu_model, memory_model):
+    """A source sampled in Python gives the same results as the same values sampled by the
+    kernel (one tick path for every source)."""
+    w = synthetic_workload(3000, 1.0, seed=8)
+    levels = np.random.default_rng(1).uniform(0.2, 1.0, len(w))
+    outcomes = []
+    for source in (ConstantUtilization(levels), PythonSource(levels)):
+        w.cpu = source
+        fleet = Fleet.uniform(6, vcpus=16, memory_mib=65536, disk_gib=0,
+                              overcommit="nova_pre_stein")
+        sim = Simulation(fleet, "best_fit", HostModels(cpu=cpu_model, memory=memory_model), w,
+                         tick_s=300)
+        outcomes.append(sim.run())
+    kernel, python = outcomes
+    pd.testing.assert_frame_equal(kernel.vms, python.vms)
+    pd.testing.assert_frame_equal(kernel.ticks, python.ticks)
+    assert kernel.vms["ready_core_s"].sum() > 0            # the run had contention
 
-    workloads = [read_planetlab(__import__("pathlib").Path(__file__).parent / "fixtures"
-                                / "planetlab" / "20110303"),
-                 synthetic_workload(4000, 2.0, seed=8)]
-    for w in workloads:
-        outcomes = []
-        for fused in (True, False):
-            fleet = Fleet.uniform(6, vcpus=4, memory_mib=24576, disk_gib=0,
-                                  overcommit="nova_pre_stein")
-            sim = Simulation(fleet, "best_fit", HostModels(cpu=cpu_model, memory=memory_model),
-                             w, tick_s=300)
-            assert sim.segments is not None
-            if not fused:
-                sim.segments = None
-            outcomes.append(sim.run())
-        fused, general = outcomes
-        assert fused.vms["status"].tolist() == general.vms["status"].tolist()
-        assert fused.vms["ticks"].tolist() == general.vms["ticks"].tolist()
-        for column in ("used_core_s", "ready_core_s", "ballooned_mib_s", "swapped_mib_s"):
-            np.testing.assert_allclose(fused.vms[column], general.vms[column], rtol=1e-9,
-                                       atol=1e-6)
-        np.testing.assert_allclose(fused.ticks.to_numpy(), general.ticks.to_numpy(),
-                                   rtol=1e-9, atol=1e-6)
-    assert general.vms["ready_core_s"].sum() > 0            # the synthetic run had contention
+
+def test_a_tick_equals_host_models_step():
+    """One tick of a simulation grants what HostModels.step grants on the same VMs."""
+    w = synthetic_workload(400, 0.5, seed=3)
+    w.table["start_s"] = 0.0
+    w.table["end_s"] = np.nan
+    w = Workload(w.table, cpu=ConstantUtilization(np.linspace(0.1, 1.0, len(w))))
+    shape = dict(vcpus=16, memory_mib=65536, disk_gib=0, overcommit="nova_pre_stein")
+    fleet = Fleet.uniform(8, **shape)
+    result = Simulation(fleet, "best_fit", HostModels(), w, tick_s=300, duration_s=300).run()
+    placed = result.vms[result.vms["status"] == "running"]
+    alone = Fleet.uniform(8, **shape)
+    slots = [alone.allocate(int(h), w.requests(alone.resources)[i])
+             for i, h in zip(placed.index, placed["host"])]
+    demand = np.zeros(alone.slot_high_water)
+    demand[slots] = w.cpu.values[placed.index] * placed["VCPU"].to_numpy()
+    active = np.zeros(alone.slot_high_water)
+    active[slots] = 0.4 * placed["MEMORY_MB"].to_numpy()
+    step = HostModels().step(alone, demand, active, 300)
+    granted = step.by_slot(step.granted)[slots]
+    np.testing.assert_allclose(placed["used_core_s"].to_numpy() / 300, granted, rtol=1e-12)
+    assert (placed["ready_core_s"] > 0).any()
 
 
 def test_a_pickled_simulation_resumes_exactly():

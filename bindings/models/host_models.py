@@ -121,9 +121,22 @@ class HostModels:
                   for name, (default, _) in MEMORY_PARAMETERS.items()}
         self.parameters = _check_parameters(values)
         self._vector = np.array(list(self.parameters.values()), dtype=np.float64)
+        if self.memory.name == "none":
+            self._vector[0] = 0.0  # no page sharing either
         self.threads = None if threads is None else _validate.integer("threads", threads,
                                                                       minimum=1)
         self._fleets = weakref.WeakKeyDictionary()
+
+    def touched(self, fleet):
+        """Consumed (touched) MiB per VM of `fleet` in layout order, as the last step left it
+        (a copy; zeros before the first step)."""
+        return np.array(self._state(fleet).touched, dtype=np.float64)
+
+    @property
+    def parameter_vector(self):
+        """The memory parameters in the kernels' order (MEMORY_PARAMETERS), float64; under
+        memory="none" page sharing is 0."""
+        return self._vector
 
     # ------------------------------------------------------------ layout
 
@@ -135,7 +148,7 @@ class HostModels:
         state = self._fleets.get(fleet)
         if state is None:
             state = self._fleets[fleet] = _FleetState()
-        settings = fleet._vm_settings
+        settings = fleet.vm_settings
         key = (fleet.n_changes, fleet.inventory_version, settings.version)
         if state.layout is None or state.layout.key != key:
             state.layout, state.touched = _build_layout(fleet, key, state)
@@ -287,10 +300,7 @@ class TickResult:
         if self._memory is None:
             n = len(self.vms)
             arrays = [np.empty(n) for _ in range(5)]
-            params = self.models._vector
-            if self.models.memory.name == "none":
-                params = params.copy()
-                params[0] = 0.0  # no sharing either
+            params = self.models.parameter_vector
             kernels_host.derive_memory(self.layout.host_start, self.host_state, params,
                                        self.layout.memory, self.active, self.touched,
                                        self.resident, *arrays)
@@ -397,7 +407,7 @@ def _build_layout(fleet, key, state):
         np.asarray(fleet.vm_host), fleet.n_hosts, request[:, cpu], request[:, mem],
         np.asarray(fleet.vm_generation), state.buffers["kept_touched"],
         state.buffers["kept_generation"])
-    settings = fleet._vm_settings
+    settings = fleet.vm_settings
     if settings.has_custom(fleet, vms):
         values = settings.effective(fleet, vms)
     else:

@@ -19,7 +19,7 @@ from vmsched import _validate
 from vmsched.engine import dtypes
 from vmsched.engine.placement import FastPolicy
 from vmsched.engine.placement import GroupPolicy, PlacementCore, WeigherKind
-from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource, UnknownVM
+from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource
 from vmsched.placement.policy import resolve_policy
 
 GROUP_POLICIES = {
@@ -62,12 +62,14 @@ class PlacementBatch:
 
 @dataclass(frozen=True)
 class Group:
-    """A server group: policy, and its parameters (anti-affinity's max_per_host, spread's
-    max_skew)."""
+    """A server group: policy, its parameters (anti-affinity's max_per_host, spread's
+    max_skew), and its code in the fleet (which keeps the members of every group, so that
+    membership follows every release, whoever calls it)."""
 
     policy: str
     max_per_host: int = 1
     max_skew: int = 1
+    code: int = 0
 
 
 class Placer:
@@ -86,9 +88,7 @@ class Placer:
         self._label_bits, self._host_label_sets = self._read_labels(host_labels)
         self._domain_codes, self._host_domain = self._read_domains(host_domains)
         self._rng = np.random.default_rng(seed)
-        self._groups = {}
-        self._members = {}     # group -> Counter(host -> members)
-        self._vm_group = {}    # vm -> group
+        self._groups = {}      # name -> Group (the fleet keeps the members, by code)
         self._build_core()
 
     # ------------------------------------------------------------ construction
@@ -151,10 +151,10 @@ class Placer:
             [w.multiplier for w in policy.weighers],
             classes, policy.host_subset_size, self._host_label_sets, self._host_domain,
             len(self._domain_codes))
-        self._filter_names = _unique_names([f.name for f in self._native_filters]
-                                           + [f.name for f in self._python_filters])
+        self.filter_names = _unique_names([f.name for f in self._native_filters]
+                                          + [f.name for f in self._python_filters])
         if fast >= 0:
-            self._filter_names = ("resource_fit",)
+            self.filter_names = ("resource_fit",)
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -178,13 +178,37 @@ class Placer:
             raise InvalidRequest(f"group {group!r} exists already")
         self._groups[group] = Group(
             policy, _validate.integer("max_per_host", max_per_host, minimum=1),
-            _validate.integer("max_skew", max_skew, minimum=1))
-        self._members[group] = Counter()
+            _validate.integer("max_skew", max_skew, minimum=1), code=len(self._groups))
+
+    def group_code(self, group):
+        """The fleet's code of a created group (VMs of the group carry it)."""
+        self._check_group(group)
+        return self._groups[group].code
 
     def group_members(self, group):
         """{host: number of the group's VMs on it}."""
-        self._check_group(group)
-        return dict(self._members[group])
+        return self.fleet.group_members(self.group_code(group))
+
+    @property
+    def groups(self):
+        """{group: Group} of the created groups (a copy)."""
+        return dict(self._groups)
+
+    @property
+    def index(self):
+        """The fast policy's index over hosts (None for a pipeline)."""
+        return self._core.index
+
+    @property
+    def native(self):
+        """The engine's placement core (for the engine's own batch loops)."""
+        return self._core
+
+    @property
+    def needs_python(self):
+        """Whether decisions need this object (Python plugins or a random subset) rather than
+        the native core alone."""
+        return self.policy.uses_python or self.policy.host_subset_size > 1
 
     def _check_group(self, group):
         try:
@@ -215,7 +239,8 @@ class Placer:
             self._core.set_context(mask, impossible, GroupPolicy.NO_GROUP, 0, 0, [], [])
             return
         self._check_group(group)
-        spec, members = self._groups[group], self._members[group]
+        spec = self._groups[group]
+        members = self.fleet.group_members(spec.code)
         self._core.set_context(mask, impossible, GROUP_POLICIES[spec.policy], spec.max_per_host,
                                spec.max_skew, list(members.keys()), list(members.values()))
 
@@ -234,7 +259,7 @@ class Placer:
         finally:
             core.clear_context()
         if host < 0:
-            counts = dict(zip(self._filter_names, (int(c) for c in eliminated)))
+            counts = dict(zip(self.filter_names, (int(c) for c in eliminated)))
             detail = ", ".join(f"{name} eliminated {count}" for name, count in counts.items())
             raise NoValidHost(f"no valid host among {self.fleet.n_hosts}: {detail}",
                               eliminated=counts)
@@ -266,41 +291,21 @@ class Placer:
         per resource class; labels: labels the host must carry; group: a created group."""
         self._core.parse(request)
         host = self._decide(labels, group)
-        vm = self.fleet.allocate(host, request, tenant)
-        if group is not None:
-            self._members[group][host] += 1
-            self._vm_group[vm] = group
+        code = -1 if group is None else self._groups[group].code
+        vm = self.fleet.allocate(host, request, tenant, code)
         return Placement(host, vm)
 
     def release(self, vm):
-        """Release a VM placed by this placer (its group membership goes with it)."""
-        group = self._vm_group.get(vm) if isinstance(vm, (int, np.integer)) else None
-        host = int(self.fleet.vm_host[vm]) if group is not None else -1
+        """Release a VM (the fleet ends its group membership; Fleet.release does the same)."""
         self.fleet.release(vm)
-        if group is not None:
-            del self._vm_group[vm]
-            members = self._members[group]
-            members[host] -= 1
-            if members[host] == 0:
-                del members[host]
 
     def release_many(self, vms):
-        """Release several VMs placed by this placer: all or none (UnknownVM names the first
-        that is not allocated)."""
+        """Release several VMs: all or none (UnknownVM names the first that is not
+        allocated)."""
         vms = np.asarray(vms)
         if vms.dtype.kind not in "iu" or vms.ndim != 1:
             raise InvalidRequest("vms must be a 1-D array of VM handles")
-        if not self._vm_group:
-            self.fleet.release_many(vms)
-            return
-        live = set(self.fleet.live_vms().tolist())
-        for vm in vms.tolist():
-            if vm not in live:
-                raise UnknownVM(f"vm {vm} is not allocated")
-        if len(set(vms.tolist())) != len(vms):
-            raise InvalidRequest("vms lists a VM twice")
-        for vm in vms.tolist():
-            self.release(vm)
+        self.fleet.release_many(vms)
 
     def place_many(self, requests, *, tenants=0, labels=None, groups=None):
         """Decide and allocate requests in order, exactly as a loop of `place` would.
@@ -324,7 +329,7 @@ class Placer:
             self._check_group(group)
         hosts = np.full(n, -1, dtypes.INDEX)
         vms = np.full(n, -1, dtypes.INDEX)
-        eliminated = np.zeros((n, len(self._filter_names)), dtypes.AMOUNT)
+        eliminated = np.zeros((n, len(self.filter_names)), dtypes.AMOUNT)
         self.fleet.reserve(n)
         if any(g is not None for g in group_rows) or self.policy.uses_python:
             for i in range(n):
@@ -345,7 +350,7 @@ class Placer:
                      else np.zeros(n))
             self._core.place_batch(q, tenant_index, tenant_ids, label_sets, impossible, draws,
                                    hosts, vms, eliminated)
-        return PlacementBatch(hosts, vms, eliminated, self._filter_names)
+        return PlacementBatch(hosts, vms, eliminated, self.filter_names)
 
     def place_gang(self, requests, *, tenant=0, labels=None, groups=None):
         """Place every request or none: on the first that fits nowhere, undo the others
@@ -366,12 +371,6 @@ class Placer:
                 placed.append(self.place(q[i], tenant=tenant, labels=label_rows[i],
                                          group=group_rows[i]))
         except Exception:
-            for host, vm in placed:
-                group = self._vm_group.pop(vm, None)
-                if group is not None:
-                    self._members[group][host] -= 1
-                    if self._members[group][host] == 0:
-                        del self._members[group][host]
             self.fleet.undo_allocations([vm for _, vm in placed], mark)
             raise
         return placed

@@ -51,6 +51,7 @@ class ReferenceFleet:
         self.free_slots = []    # released handles; the last one is reused first
         self.next_slot = 0
         self.tenants = []       # tenant ids in first-use order
+        self.not_admitting = set()  # hosts that do not admit (draining, down, failed)
 
     @classmethod
     def from_fleet(cls, fleet):
@@ -64,7 +65,10 @@ class ReferenceFleet:
     # -------------------------------------------------------------- the fit rule
 
     def fit_failure(self, host, request):
-        """None if request fits on host, else (resource, rule) of the first refusal."""
+        """None if request fits on host, else (resource, rule) of the first refusal. A host that
+        does not admit refuses everything: (None, "not_admitting")."""
+        if host in self.not_admitting:
+            return None, "not_admitting"
         for name, amount in zip(self.resources, request):
             if amount == 0:
                 continue

@@ -179,6 +179,10 @@ class ReferencePlacer:
             kept = [h for h in candidates if self.passes(filter_, h, request, labels, group)]
             eliminated[filter_.name] = eliminated.get(filter_.name, 0) + len(candidates) - len(kept)
             candidates = kept
+        closed = [h for h in candidates if h in self.fleet.not_admitting]
+        if closed:  # a policy without resource_fit: hosts that do not admit still fit nothing
+            eliminated["resource_fit"] = eliminated.get("resource_fit", 0) + len(closed)
+            candidates = [h for h in candidates if h not in self.fleet.not_admitting]
         u = self.rng.random() if self.policy.host_subset_size > 1 else None
         if not candidates:
             raise NoValidHost("no valid host", eliminated=eliminated)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vmsched.engine.simulation import kernels_sim
 from vmsched.engine.models.kernels_memory import STATE_NAMES
+from vmsched.engine.simulation import STATUS_NAMES, kernels_sim
 
 READY_THRESHOLD = 0.05  # a VM "suffers" with more than 5% of its CPU demand ready
 
@@ -22,12 +22,11 @@ class Results:
     """A copy of a simulation's outcome up to its current tick."""
 
     def __init__(self, sim):
-        from vmsched.simulation.simulation import STATUS_NAMES
-
         table = sim.workload.table
         tick_s = sim.tick_s
         self.tick_s = tick_s
         self.ticks_run = sim.tick
+        self.clock_s = sim.clock_s
         self.wall_s = sim.wall_s
         self.n_hosts = sim.fleet.n_hosts
         self.resources = sim.fleet.resources
@@ -35,31 +34,47 @@ class Results:
                              if sim.fleet.total[:, r].any()}
         self.workload_name = sim.workload.name
         self.policy = sim.placer.policy.name or "pipeline"
+        self.controllers = [c.name for c in sim.controllers]
         self.models = (repr(sim.host_models) if sim.host_models is not None else "none")
         vms = table[["vm_id", "tenant", "start_s", "end_s"]].copy()
         for r, name in enumerate(sim.fleet.resources):
             vms[name] = sim.requests[:, r]
-        vms["status"] = pd.Categorical.from_codes(sim.status, categories=list(STATUS_NAMES))
-        vms["host"] = sim.host
-        names = np.array(list(sim.placer._filter_names) + [None], dtype=object)
-        vms["rejected_by"] = names[np.where(sim.reason >= 0, sim.reason, -1)]
+        vm = sim.vm
+        vms["status"] = pd.Categorical.from_codes(vm.status, categories=list(STATUS_NAMES))
+        vms["host"] = vm.host
+        names = np.array(list(sim.placer.filter_names) + [None], dtype=object)
+        vms["rejected_by"] = names[np.where(vm.reason >= 0, vm.reason, -1)]
         totals, ticks = sim.vm_totals()
         for i, name in enumerate(kernels_sim.VM_TOTAL_NAMES):
             vms[name] = totals[:, i]
         vms.insert(vms.columns.get_loc("throttled_core_s"), "demand_core_s",
                    vms["used_core_s"] + vms["ready_core_s"])
         vms["ticks"] = ticks
+        vms["migrations"] = vm.migrations
+        vms["restarts"] = vm.restarts
+        vms["downtime_s"] = sim.downtime_s()
         self.vms = vms
+        self.drains = pd.DataFrame(
+            [{k: v for k, v in record.items() if not k.startswith("_")}
+             for record in sim.drain_log],
+            columns=["host", "start_s", "down_s", "up_s", "migrations", "unplaceable",
+                     "downtime_s"])
         self.ticks = pd.DataFrame(sim.series[:sim.tick], columns=list(kernels_sim.SERIES_NAMES))
-        hosts = pd.DataFrame({name: sim.host_totals[i] for i, name in
-                              enumerate(kernels_sim.HOST_TOTAL_NAMES)})
-        busy = hosts["busy_ticks"].to_numpy()
-        hosts["mean_utilization"] = np.where(busy > 0, hosts["utilization_sum"]
-                                             / np.maximum(busy, 1), 0.0)
+        totals = sim.host_totals
+        busy = totals[kernels_sim.H_BUSY_S]
+        hosts = pd.DataFrame({
+            "busy_ticks": busy / tick_s,
+            "max_contention": totals[kernels_sim.H_MAX_CONTENTION],
+            "ready_core_s": totals[kernels_sim.H_READY],
+            "mean_utilization": np.where(busy > 0, totals[kernels_sim.H_UTILIZATION_S]
+                                         / np.where(busy > 0, busy, 1.0), 0.0),
+        })
         for s, state in enumerate(STATE_NAMES):
-            hosts[f"ticks_{state}"] = sim.host_state_ticks[:, s]
+            hosts[f"ticks_{state}"] = sim.host_state_s[:, s] / tick_s
+        hosts["state"] = pd.Categorical.from_codes(
+            sim.host_state, categories=["up", "draining", "down"])
         hosts.index.name = "host"
-        self.hosts = hosts.drop(columns=["utilization_sum"])
+        self.hosts = hosts
         self.snapshots = pd.DataFrame(sim.snapshots)
         self.rejections = sim.rejections()
         self.tenants = self._tenants(vms, tick_s)
@@ -99,6 +114,9 @@ class Results:
             "VMs placed": int(len(vms) - status.get("rejected", 0) - status.get("pending", 0)),
             "VMs rejected": int(status.get("rejected", 0)),
         }
+        # Every workload row has exactly one outcome.
+        for name in STATUS_NAMES:
+            out[f"VMs {name} at the end"] = int(status.get(name, 0))
         for name, count in sorted(self.rejections.items()):
             out[f"rejected by {name}"] = count
         out["VM-ticks measured"] = int(vms["ticks"].sum())
@@ -125,7 +143,16 @@ class Results:
         for name in ("ballooned", "compressed", "swapped", "stall"):
             out[f"memory {name} GiB-hours"] = float(vms[f"{name}_mib_s"].sum() / 1024 / 3600)
         for state in STATE_NAMES[2:]:
-            out[f"host-ticks in memory state {state}"] = int(self.hosts[f"ticks_{state}"].sum())
+            out[f"host-ticks in memory state {state}"] = round(
+                float(self.hosts[f"ticks_{state}"].sum()), 6)
+        out["migrations"] = int(vms["migrations"].sum())
+        if len(self.drains):
+            out["drains"] = len(self.drains)
+            out["drains: VMs unplaceable"] = int(self.drains["unplaceable"].map(len).sum())
+        if vms["restarts"].any() or (vms["status"] == "lost").any():
+            out["VMs lost in failures (at the end)"] = int((vms["status"] == "lost").sum())
+            out["VM restarts after failures"] = int(vms["restarts"].sum())
+            out["VM downtime after failures, hours"] = float(vms["downtime_s"].sum() / 3600)
         out["tenants"] = len(self.tenants)
         return pd.Series(out, name="value", dtype=object)
 

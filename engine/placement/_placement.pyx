@@ -549,7 +549,7 @@ cdef class PlacementCore:
             if kind[i] == 0:
                 if status[r] == 1:
                     vm = <index_t>slot_of[r]
-                    self.fleet.uncommit(vm)
+                    self.fleet.release_vm(vm)
                     row_at[vm] = -1
                     status[r] = 2
                     departures += 1

@@ -1,164 +1,155 @@
-"""Accounting of one simulation tick (Numba): per-VM totals, per-host totals, fleet series.
+"""The simulation's per-tick kernels (Numba): the layout of measured VMs, and one piece of a
+tick (sampling, the host models, the accounting) over every host in parallel.
 
-All quantities are exact sums over VMs and ticks: core-seconds for CPU, MiB-seconds for memory.
+The layout keeps the measured VMs in per-host segments of `cap` positions: host h owns
+positions h * cap .. h * cap + count[h] - 1 of every per-position array; a VM is appended to
+its host's segment, and a removed VM is replaced by the segment's last one. Nothing is rebuilt
+per tick, and one pass per host samples utilisation, runs the CPU and memory models and adds
+the piece to the totals.
+
+All quantities are exact sums over VMs and pieces of ticks: core-seconds for CPU, MiB-seconds
+for memory; per-tick series are time-weighted means over a tick's pieces.
+
+Hosts are cut into a fixed number of chunks (it depends on the number of hosts only); each
+chunk owns its scratch and its row of per-chunk series, and each host its per-position and
+per-host outputs, so results do not depend on how many threads run the chunks.
 """
 
 import numpy as np
-from vmsched.engine.jit import allocating, kernel
+from numba import prange
 
+from vmsched.engine.jit import kernel, parallel_kernel
 from vmsched.engine.models.kernels_cpu import fair_share, proportional
 from vmsched.engine.models.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
 from vmsched.engine.models.kernels_memory import HARD, esxi, no_reclamation, split_non_resident
 from vmsched.engine.simulation.kernels_utilization import SECONDS_PER_SLOT, SLOTS_PER_DAY, unit_noise
 
-# Per-VM totals (columns of `totals`, one row per VM so that a VM's totals share a cache line).
+# Per-VM totals (columns of `totals`, one row per VM or position).
 # (The capped demand is used + ready: ready = D - granted, exactly.)
 USED, READY, THROTTLED, BALLOONED, COMPRESSED, SWAPPED, STALL, CONTENTION = range(8)
 N_VM_TOTALS = 8
 VM_TOTAL_NAMES = ("used_core_s", "ready_core_s", "throttled_core_s", "ballooned_mib_s",
                   "compressed_mib_s", "swapped_mib_s", "stall_mib_s", "contention_s")
 
-# Per-host totals.
-H_UTILIZATION, H_BUSY_TICKS, H_MAX_CONTENTION, H_READY = range(4)
-N_HOST_TOTALS = 4
-HOST_TOTAL_NAMES = ("utilization_sum", "busy_ticks", "max_contention", "ready_core_s")
+#: A VM is in contention (its contention_s counts) when it is granted less than its capped
+#: demand by more than this fraction of it: a water level solved to a relative 1e-10 may
+#: leave a VM at its demand short by that much, which is no contention.
+CONTENTION_TOLERANCE = 1e-9
 
-# Fleet series, one row per tick.
+# Per-host totals: seconds measured, utilisation x seconds, peak contention, ready core-s.
+H_UTILIZATION_S, H_BUSY_S, H_MAX_CONTENTION, H_READY = range(4)
+N_HOST_TOTALS = 4
+
+# Fleet series, one row per tick (time-weighted over the tick's pieces).
 (S_TIME, S_VMS, S_HOSTS_IN_USE, S_ARRIVALS, S_DEPARTURES, S_REJECTED, S_DEMAND, S_GRANTED,
  S_CAPACITY_IN_USE, S_READY, S_HIGH, S_CLEAR, S_SOFT, S_HARD, S_LOW, S_BALLOONED,
- S_COMPRESSED, S_SWAPPED, S_STALL, S_BLOCKED) = range(20)
-N_SERIES = 20
+ S_COMPRESSED, S_SWAPPED, S_STALL, S_BLOCKED, S_MIGRATIONS, S_LOST) = range(22)
+N_SERIES = 22
 SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "rejected_total",
                 "cpu_demand_cores", "cpu_granted_cores", "cpu_capacity_in_use_cores",
                 "ready_core_s", "hosts_high", "hosts_clear", "hosts_soft", "hosts_hard",
                 "hosts_low", "ballooned_mib", "compressed_mib", "swapped_mib", "stall_mib",
-                "hosts_blocked")
+                "hosts_blocked", "migrations", "lost")
+#: Series the pieces add to (per chunk); the others are set once per tick by the caller.
+N_PIECE_SERIES = N_SERIES
+
+# Per-position scheduling settings (rows of `settings`), defaults filled in.
+CPU_SHARES, CPU_RESERVATION, CPU_LIMIT, MEMORY_SHARES, MEMORY_RESERVATION, MEMORY_LIMIT = range(6)
+N_SETTINGS = 6
+
+# Statuses of a workload row that the layout holds (the VM table's; see _lifecycle.pyx).
+RUNNING, MIGRATING = 1, 4
+
+# Utilisation source kinds: constant per row, trace series, synthetic, or values sampled by
+# Python beforehand (any other source), one per position.
+CONSTANT, TRACE, SYNTHETIC, PRESAMPLED = 0, 1, 2, 3
 
 
-@kernel
-def _add_vms(slots, tick_s, demand, cpu_limit, granted, memory, active, touched, resident,
-             compress, params, totals, ticks_present, series):
-    """Add one host's tick to its VMs' totals (rows `slots` of totals); returns the host's
-    ready core-seconds. (Called once per host: a per-VM call passing arrays costs more than
-    the work.)"""
-    host_ready = 0.0
-    for i in range(slots.shape[0]):
-        slot = slots[i]
-        capped = min(demand[i], cpu_limit[i])
-        totals[slot, USED] += granted[i] * tick_s
-        ticks_present[slot] += 1
-        # Most VMs most ticks: no ready time, no limit hit, all memory resident.
-        if capped > granted[i]:
-            ready_s = (capped - granted[i]) * tick_s
-            totals[slot, READY] += ready_s
-            totals[slot, CONTENTION] += tick_s
-            host_ready += ready_s
-        if demand[i] > capped:
-            totals[slot, THROTTLED] += (demand[i] - capped) * tick_s
-        if touched[i] > resident[i]:
-            ballooned, compressed, swapped = split_non_resident(touched[i], resident[i],
-                                                                memory[i], compress, params)
-            stall = max(0.0, min(active[i], touched[i]) - resident[i])
-            totals[slot, BALLOONED] += ballooned * tick_s
-            totals[slot, COMPRESSED] += compressed * tick_s
-            totals[slot, SWAPPED] += swapped * tick_s
-            totals[slot, STALL] += stall * tick_s
-            series[S_BALLOONED] += ballooned
-            series[S_COMPRESSED] += compressed
-            series[S_SWAPPED] += swapped
-            series[S_STALL] += stall
-    return host_ready
+def n_chunks_for(n_hosts):
+    """How many chunks the hosts are cut into (a function of the fleet size only)."""
+    return max(1, min(n_hosts, 256))
 
+
+# ---------------------------------------------------------------- the layout
 
 @kernel
-def _add_host(h, n_vms, capacity, granted, demand, ready_s, state, blocked, host_totals,
-              host_state_ticks, series):
-    """Add one host's tick to its totals and to the fleet series."""
-    contention = demand / capacity if capacity > 0 else 0.0
-    host_totals[H_UTILIZATION, h] += granted / capacity if capacity > 0 else 0.0
-    host_totals[H_BUSY_TICKS, h] += 1.0
-    host_totals[H_MAX_CONTENTION, h] = max(host_totals[H_MAX_CONTENTION, h], contention)
-    host_totals[H_READY, h] += ready_s
-    host_state_ticks[h, state] += 1
-    series[S_DEMAND] += demand
-    series[S_GRANTED] += granted
-    series[S_CAPACITY_IN_USE] += capacity
-    series[S_READY] += ready_s
-    series[S_HIGH + state] += 1.0
-    series[S_HOSTS_IN_USE] += 1.0
-    series[S_VMS] += n_vms
-    if blocked:
-        series[S_BLOCKED] += 1.0
-
-
-@kernel
-def accumulate(rows, host_start, tick_s, demand, cpu_limit, granted, memory, active, touched,
-               resident, params, host_granted, host_demand, cpu_capacity, host_state,
-               host_blocked, totals, ticks_present, host_totals, host_state_ticks, series):
-    """Add one tick. rows[i] is where layout position i's totals go (its VM slot); the memory split
-    (ballooned, compressed, swapped) and the stall are derived here exactly as the esxi kernel
-    made them (split_non_resident)."""
-    n_hosts = host_start.shape[0] - 1
-    for h in range(n_hosts):
-        first, stop = host_start[h], host_start[h + 1]
-        if stop == first:
+def remove_rows(rows, cap, count, pos_row, vcpus, memory, touched, settings, totals, ticks,
+                position, row_totals, row_ticks):
+    """Take rows out of the layout (rows not in it are skipped): their position totals go to
+    their row totals; each segment's last VM fills the hole."""
+    has_settings = settings.shape[1] > 0
+    for k in range(rows.shape[0]):
+        row = rows[k]
+        p = position[row]
+        if p < 0:
             continue
-        capacity = cpu_capacity[h]
-        compress = host_state[h] >= HARD
-        host_ready = _add_vms(rows[first:stop], tick_s, demand[first:stop],
-                              cpu_limit[first:stop], granted[first:stop], memory[first:stop],
-                              active[first:stop], touched[first:stop], resident[first:stop],
-                              compress, params, totals, ticks_present, series)
-        _add_host(h, stop - first, capacity, host_granted[h], host_demand[h], host_ready,
-                  host_state[h], host_blocked[h], host_totals, host_state_ticks, series)
-
-
-# ---------------------------------------------------------------- the fused simulation tick
-#
-# The simulation keeps its VMs in host segments that it updates in place: host h owns
-# positions h * cap .. h * cap + count[h] - 1 of every per-position array; an arrival is
-# appended to its host's segment, a departure is replaced by the segment's last VM. Nothing
-# is rebuilt per tick, and one pass per host samples utilisation, runs the host models and
-# adds the tick to the totals.
-
-CONSTANT, TRACE, SYNTHETIC = 0, 1, 2
-
-
-@kernel
-def update_segments(removed, added, added_host, added_row, added_vcpus, added_memory, cap,
-                    count, pos_slot, pos_row, vcpus, memory, touched, slot_pos):
-    """Remove the VMs in slots `removed`, then append `added` (the caller made sure that
-    every segment has room)."""
-    for k in range(removed.shape[0]):
-        p = slot_pos[removed[k]]
+        for j in range(totals.shape[1]):
+            row_totals[row, j] += totals[p, j]
+        row_ticks[row] += ticks[p]
         h = p // cap
         last = h * cap + count[h] - 1
         if p != last:
-            pos_slot[p] = pos_slot[last]
             pos_row[p] = pos_row[last]
             vcpus[p] = vcpus[last]
             memory[p] = memory[last]
             touched[p] = touched[last]
-            slot_pos[pos_slot[p]] = p
+            ticks[p] = ticks[last]
+            for j in range(totals.shape[1]):
+                totals[p, j] = totals[last, j]
+            if has_settings:
+                for j in range(settings.shape[0]):
+                    settings[j, p] = settings[j, last]
+            position[pos_row[p]] = p
+        pos_row[last] = -1          # positions past a segment's count hold no VM
+        ticks[last] = 0
+        for j in range(totals.shape[1]):
+            totals[last, j] = 0.0
         count[h] -= 1
-        slot_pos[removed[k]] = -1
-    for k in range(added.shape[0]):
-        h = added_host[k]
-        p = h * cap + count[h]
-        pos_slot[p] = added[k]
-        pos_row[p] = added_row[k]
-        vcpus[p] = added_vcpus[k]
-        memory[p] = added_memory[k]
-        touched[p] = 0.0
-        slot_pos[added[k]] = p
-        count[h] += 1
+        position[row] = -1
 
 
 @kernel
-def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profile, noise_cv,
-            seed, size, out):
-    """out[i] = size[i] x the utilisation of workload row rows[i] at time t, from a constant,
-    trace or synthetic source (the formulas of kernels_utilization)."""
+def add_rows(rows, first, status, host, carried_touched, cap, count, pos_row, vcpus, memory,
+             touched, settings, totals, ticks, position, row_vcpus, row_memory, row_settings):
+    """Append rows[first:] to their hosts' segments, skipping rows that are not live
+    (status running or migrating) or already in the layout; touched memory carried_touched[k]
+    (or 0 when it is empty), zero totals, settings with defaults where NaN. Stops at the first
+    row whose segment is full and returns its index (len(rows) when all are done): the caller
+    grows the segments and goes on from there."""
+    has_settings = settings.shape[1] > 0
+    for k in range(first, rows.shape[0]):
+        row = rows[k]
+        if position[row] >= 0 or (status[row] != RUNNING and status[row] != MIGRATING):
+            continue
+        h = host[row]
+        if count[h] == cap:
+            return k
+        p = h * cap + count[h]
+        count[h] += 1
+        pos_row[p] = row
+        vcpus[p] = row_vcpus[row]
+        memory[p] = row_memory[row]
+        touched[p] = carried_touched[k] if carried_touched.shape[0] > 0 else 0.0
+        ticks[p] = 0
+        for j in range(totals.shape[1]):
+            totals[p, j] = 0.0
+        position[row] = p
+        if has_settings:
+            defaults = (CPU_SHARES_PER_VCPU * row_vcpus[row], 0.0, row_vcpus[row],
+                        MEMORY_SHARES_PER_MIB * row_memory[row], 0.0, row_memory[row])
+            for j in range(N_SETTINGS):
+                value = row_settings[row, j]
+                settings[j, p] = defaults[j] if np.isnan(value) else value
+    return rows.shape[0]
+
+
+# ---------------------------------------------------------------- one piece of a tick
+
+@kernel
+def _sample(kind, rows, first, t, tick, values, offsets, start_s, step_s, level, profile,
+            noise_cv, seed, size, out):
+    """out[i] = size[i] x the utilisation of workload row rows[i] at time t (the formulas of
+    kernels_utilization); PRESAMPLED: values[first + i] (one per position)."""
     if kind == CONSTANT:
         for i in range(rows.shape[0]):
             out[i] = size[i] * values[rows[i]]
@@ -171,99 +162,173 @@ def _sample(kind, rows, t, tick, values, offsets, start_s, step_s, level, profil
             else:
                 k = int(max(0.0, t - start_s[row]) // step_s) % length
                 out[i] = size[i] * values[offsets[row] + k]
-    else:
+    elif kind == SYNTHETIC:
         pattern = 1.0 + profile[tick % SLOTS_PER_DAY]
         for i in range(rows.shape[0]):
             row = rows[i]
             value = level[row] * (pattern + noise_cv * unit_noise(seed, row, tick))
             out[i] = size[i] * min(1.0, max(0.0, value))
-
-
-@allocating
-def simulation_tick(t, tick_s, cpu_model, memory_model, params, cap, count, pos_slot, pos_row,
-                    vcpus, memory, touched, cpu_level, memory_level, cpu_capacity, guest_memory,
-                    host_memory, cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step,
-                    cpu_levels, cpu_profile, cpu_noise, cpu_seed, mem_kind, mem_values,
-                    mem_offsets, mem_start, mem_step, mem_levels, mem_profile, mem_noise,
-                    mem_seed, totals, ticks_present, host_totals, host_state_ticks, series):
-    """One tick of every host with VMs (default scheduling settings): utilisation, the CPU and
-    memory models, and the accounting. touched is updated in place. Allocates one host's
-    worth of per-VM scratch (cap VMs) and runs _simulation_hosts."""
-    work = np.empty((4, cap))
-    zeros = np.zeros(cap)
-    scratch = np.empty((7, cap))
-    _simulation_hosts(work, zeros, scratch, t, tick_s, cpu_model, memory_model, params, cap,
-                      count, pos_slot, pos_row, vcpus, memory, touched, cpu_level,
-                      memory_level, cpu_capacity, guest_memory, host_memory, cpu_kind,
-                      cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
-                      cpu_noise, cpu_seed, mem_kind, mem_values, mem_offsets, mem_start,
-                      mem_step, mem_levels, mem_profile, mem_noise, mem_seed, totals,
-                      ticks_present, host_totals, host_state_ticks, series)
+    else:
+        for i in range(rows.shape[0]):
+            out[i] = size[i] * values[first + i]
 
 
 @kernel
-def _simulation_hosts(work, zeros, scratch, t, tick_s, cpu_model, memory_model, params, cap,
-                      count, pos_slot, pos_row, vcpus, memory, touched, cpu_level,
-                      memory_level, cpu_capacity, guest_memory, host_memory, cpu_kind,
-                      cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
-                      cpu_noise, cpu_seed, mem_kind, mem_values, mem_offsets, mem_start,
-                      mem_step, mem_levels, mem_profile, mem_noise, mem_seed, totals,
-                      ticks_present, host_totals, host_state_ticks, series):
-    """simulation_tick's work. work[0..3]: one host's demand, active memory, grants and
-    resident memory; zeros: cap 0.0 (read only); scratch: the memory solver's."""
+def _add_vms(first, n, dt, demand, limit, granted, memory, active, touched, resident,
+             compress, params, totals, series):
+    """Add one host's piece to its positions' totals; returns the host's ready core-s."""
+    host_ready = 0.0
+    for i in range(n):
+        p = first + i
+        capped = min(demand[i], limit[i])
+        totals[p, USED] += granted[i] * dt
+        # Most VMs most ticks: no ready time, no limit hit, all memory resident.
+        if capped > granted[i]:
+            ready_s = (capped - granted[i]) * dt
+            totals[p, READY] += ready_s
+            host_ready += ready_s
+            if capped - granted[i] > CONTENTION_TOLERANCE * capped:
+                totals[p, CONTENTION] += dt
+        if demand[i] > capped:
+            totals[p, THROTTLED] += (demand[i] - capped) * dt
+        if touched[i] > resident[i]:
+            ballooned, compressed, swapped = split_non_resident(touched[i], resident[i],
+                                                                memory[i], compress, params)
+            stall = max(0.0, min(active[i], touched[i]) - resident[i])
+            totals[p, BALLOONED] += ballooned * dt
+            totals[p, COMPRESSED] += compressed * dt
+            totals[p, SWAPPED] += swapped * dt
+            totals[p, STALL] += stall * dt
+            series[S_BALLOONED] += ballooned * dt
+            series[S_COMPRESSED] += compressed * dt
+            series[S_SWAPPED] += swapped * dt
+            series[S_STALL] += stall * dt
+    return host_ready
+
+
+@kernel
+def _add_host(h, n_vms, dt, capacity, granted, demand, ready_s, state, blocked, host_totals,
+              host_state_s, host_tick, series):
+    """Add one host's piece to its totals and to its chunk's series (x dt seconds)."""
+    contention = demand / capacity if capacity > 0 else 0.0
+    host_totals[H_UTILIZATION_S, h] += (granted / capacity if capacity > 0 else 0.0) * dt
+    host_totals[H_BUSY_S, h] += dt
+    host_totals[H_MAX_CONTENTION, h] = max(host_totals[H_MAX_CONTENTION, h], contention)
+    host_totals[H_READY, h] += ready_s
+    host_state_s[h, state] += dt
+    host_tick[0, h] += granted * dt
+    host_tick[1, h] += demand * dt
+    series[S_DEMAND] += demand * dt
+    series[S_GRANTED] += granted * dt
+    series[S_CAPACITY_IN_USE] += capacity * dt
+    series[S_READY] += ready_s
+    series[S_HIGH + state] += dt
+    series[S_HOSTS_IN_USE] += dt
+    if blocked:
+        series[S_BLOCKED] += dt
+
+
+@parallel_kernel
+def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accounts, scratch):
+    """Measure [t_piece, t_piece + dt) of the tick that started at t, on every host with
+    measured VMs: demand and active memory sampled at t, the CPU and memory models, the
+    accounting.
+
+    models = (cpu_model 0 fair_share / 1 proportional, memory_model 0 esxi / 1 none, params);
+    layout = (cap, count, pos_row, vcpus, memory, touched, settings [6, size] or [6, 0],
+              totals [size, 8], ticks); touched is updated in place;
+    hosts = (cpu_capacity cores, guest_memory MiB, host_memory MiB, cpu_level, memory_level);
+    a source = (kind, values, offsets, start_s, step_s, levels, daily_profile, noise_cv, seed);
+    accounts = (host_totals [4, n_hosts], host_state_s [n_hosts, 5], chunk_series
+                [n_chunks, N_SERIES], host_tick [2, n_hosts]: granted and demanded cores),
+                each value x seconds;
+    scratch = (work [n_chunks, 4, cap], solver [n_chunks, 7, cap], zeros [cap])."""
+    cpu_model, memory_model, params = models
+    cap, count, pos_row, vcpus, memory, touched, settings, totals, ticks = layout
+    cpu_capacity, guest_memory, host_memory, cpu_level, memory_level = hosts
+    host_totals, host_state_s, chunk_series, host_tick = accounts
+    work, solver, zeros = scratch
+    (cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
+     cpu_noise, cpu_seed) = cpu_source
+    (mem_kind, mem_values, mem_offsets, mem_start, mem_step, mem_levels, mem_profile,
+     mem_noise, mem_seed) = memory_source
     tick = np.int64(t // SECONDS_PER_SLOT)
-    demand = work[0]
-    active = work[1]
-    granted = work[2]
-    resident = work[3]
-    for h in range(count.shape[0]):
-        n = count[h]
-        if n == 0:
-            continue
-        first = h * cap
-        stop = first + n
-        rows = pos_row[first:stop]
-        _sample(cpu_kind, rows, t, tick, cpu_values, cpu_offsets, cpu_start, cpu_step,
-                cpu_levels, cpu_profile, cpu_noise, cpu_seed, vcpus[first:stop], demand[:n])
-        _sample(mem_kind, rows, t, tick, mem_values, mem_offsets, mem_start, mem_step,
-                mem_levels, mem_profile, mem_noise, mem_seed, memory[first:stop], active[:n])
-        if cpu_model == 0:
-            used, wanted = fair_share(cpu_capacity[h], demand[:n], vcpus[first:stop],
-                                      CPU_SHARES_PER_VCPU, zeros[:n], vcpus[first:stop],
-                                      granted[:n], cpu_level[h:h + 1])
-        else:
-            used, wanted = proportional(cpu_capacity[h], demand[:n], vcpus[first:stop],
-                                        CPU_SHARES_PER_VCPU, zeros[:n], vcpus[first:stop],
-                                        granted[:n], cpu_level[h:h + 1])
-        if memory_model == 0:
-            state, free, blocked = esxi(
-                guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
-                zeros[:n], memory[first:stop], memory[first:stop], MEMORY_SHARES_PER_MIB,
-                touched[first:stop], touched[first:stop], resident[:n], scratch[:, :n],
-                memory_level[h:h + 1])
-        else:
-            state, free, blocked = no_reclamation(
-                guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
-                zeros[:n], memory[first:stop], memory[first:stop], MEMORY_SHARES_PER_MIB,
-                touched[first:stop], touched[first:stop], resident[:n], scratch[:, :n],
-                memory_level[h:h + 1])
-        host_ready = _add_vms(pos_slot[first:stop], tick_s, demand[:n], vcpus[first:stop],
-                              granted[:n], memory[first:stop], active[:n],
-                              touched[first:stop], resident[:n], state >= HARD, params,
-                              totals, ticks_present, series)
-        _add_host(h, n, cpu_capacity[h], used, wanted, host_ready, state, blocked, host_totals,
-                  host_state_ticks, series)
+    custom = settings.shape[1] > 0
+    n_hosts = count.shape[0]
+    n_chunks = chunk_series.shape[0]
+    for chunk in prange(n_chunks):
+        series = chunk_series[chunk]
+        demand = work[chunk, 0]
+        active = work[chunk, 1]
+        granted = work[chunk, 2]
+        resident = work[chunk, 3]
+        for h in range(chunk * n_hosts // n_chunks, (chunk + 1) * n_hosts // n_chunks):
+            n = count[h]
+            if n == 0:
+                continue
+            first = h * cap
+            stop = first + n
+            rows = pos_row[first:stop]
+            _sample(cpu_kind, rows, first, t, tick, cpu_values, cpu_offsets, cpu_start,
+                    cpu_step, cpu_levels, cpu_profile, cpu_noise, cpu_seed, vcpus[first:stop],
+                    demand[:n])
+            _sample(mem_kind, rows, first, t, tick, mem_values, mem_offsets, mem_start,
+                    mem_step, mem_levels, mem_profile, mem_noise, mem_seed,
+                    memory[first:stop], active[:n])
+            # Settings: per position, or the defaults (1000 shares per vCPU, no reservation,
+            # limit = vCPUs; 10 shares per MiB, no reservation, limit = configured MiB).
+            if custom:
+                cpu_shares, cpu_scale = settings[CPU_SHARES, first:stop], 0.0
+                cpu_reservation = settings[CPU_RESERVATION, first:stop]
+                cpu_limit = settings[CPU_LIMIT, first:stop]
+                mem_shares, mem_scale = settings[MEMORY_SHARES, first:stop], 0.0
+                mem_reservation = settings[MEMORY_RESERVATION, first:stop]
+                mem_limit = settings[MEMORY_LIMIT, first:stop]
+            else:
+                cpu_shares, cpu_scale = vcpus[first:stop], CPU_SHARES_PER_VCPU
+                cpu_reservation, cpu_limit = zeros[:n], vcpus[first:stop]
+                mem_shares, mem_scale = memory[first:stop], MEMORY_SHARES_PER_MIB
+                mem_reservation, mem_limit = zeros[:n], memory[first:stop]
+            if cpu_model == 0:
+                used, wanted = fair_share(cpu_capacity[h], demand[:n], cpu_shares, cpu_scale,
+                                          cpu_reservation, cpu_limit, granted[:n],
+                                          cpu_level[h:h + 1])
+            else:
+                used, wanted = proportional(cpu_capacity[h], demand[:n], cpu_shares,
+                                            cpu_scale, cpu_reservation, cpu_limit,
+                                            granted[:n], cpu_level[h:h + 1])
+            if memory_model == 0:
+                state, free, blocked = esxi(
+                    guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
+                    mem_reservation, mem_limit, mem_shares, mem_scale, touched[first:stop],
+                    touched[first:stop], resident[:n], solver[chunk, :, :n],
+                    memory_level[h:h + 1])
+            else:
+                state, free, blocked = no_reclamation(
+                    guest_memory[h], host_memory[h], params, memory[first:stop], active[:n],
+                    mem_reservation, mem_limit, mem_shares, mem_scale, touched[first:stop],
+                    touched[first:stop], resident[:n], solver[chunk, :, :n],
+                    memory_level[h:h + 1])
+            host_ready = _add_vms(first, n, dt, demand, cpu_limit, granted,
+                                  memory[first:stop], active, touched[first:stop], resident,
+                                  state >= HARD, params, totals, series)
+            _add_host(h, n, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
+                      host_totals, host_state_s, host_tick, series)
 
 
 @kernel
-def collect(rows, slots, totals, ticks_present, slot_totals, slot_ticks):
-    """Move the totals of VMs that left from their slots to their rows (and clear the slots)."""
-    for k in range(rows.shape[0]):
-        slot = slots[k]
-        if slot >= slot_ticks.shape[0]:
-            continue
-        for j in range(totals.shape[1]):
-            totals[rows[k], j] += slot_totals[slot, j]
-            slot_totals[slot, j] = 0.0
-        ticks_present[rows[k]] += slot_ticks[slot]
-        slot_ticks[slot] = 0
+def count_tick(cap, count, ticks):
+    """A tick starts: every VM in the layout is measured in it once more."""
+    for h in range(count.shape[0]):
+        for p in range(h * cap, h * cap + count[h]):
+            ticks[p] += 1
+
+
+@kernel
+def sum_chunks(chunk_series, scale, out):
+    """out[j] += sum over chunks (in chunk order) of chunk_series[c, j] x scale (x 1 for
+    S_READY, a total); clears them."""
+    for c in range(chunk_series.shape[0]):
+        for j in range(chunk_series.shape[1]):
+            out[j] += chunk_series[c, j] * (1.0 if j == S_READY else scale)
+            chunk_series[c, j] = 0.0

@@ -47,7 +47,10 @@ cdef class FleetState:
     cdef unit_t[:, ::1] _step_size           # >= 1
     cdef amount_t[:, ::1] _used              # == sum of the requests of the host's VMs
     cdef amount_t[:, ::1] _free              # == int((total - reserved) * allocation_ratio)
-                                             #    - used; < 0 only after an inventory change
+                                             #    - used on a host that admits (< 0 only after
+                                             #    an inventory change); == NO_ROOM - used on
+                                             #    one that does not, so that nothing fits there
+    cdef unsigned char[::1] _admits          # 1: the host admits VMs; 0: draining or down
     # Per class, over all hosts (recomputed on inventory changes): a request amount a with
     # _min_unit_max[r] <= a <= _max_unit_min[r] and (_step_all_one[r] or a == 0) passes the
     # unit rules on every host, so the fit mask need only compare it with free.
@@ -62,6 +65,7 @@ cdef class FleetState:
     cdef amount_t[:, ::1] _vm_request        # the VM's allocation per resource class
     cdef index_t[::1] _vm_generation         # bumped each time the slot gets a new VM, so
                                              # per-VM data kept elsewhere can tell VMs apart
+    cdef index_t[::1] _vm_group              # server group code of the VM, -1 for none
     cdef index_t[::1] _free_slots            # stack of free slots below slot_high_water (LIFO)
     cdef Py_ssize_t _n_free_slots
     cdef readonly Py_ssize_t slot_high_water
@@ -71,6 +75,9 @@ cdef class FleetState:
     cdef dict _tenant_codes                  # id -> code
     cdef list _tenant_ids                    # code -> id
     cdef amount_t[:, ::1] _tenant_used       # == sum of the requests of the tenant's VMs
+
+    # Server groups: code -> {host: members} over the live VMs with that _vm_group code.
+    cdef dict _group_hosts
 
     cdef amount_t[::1] _request              # scratch: the request being read
 
@@ -91,6 +98,8 @@ cdef class FleetState:
                                 Py_ssize_t* resource) noexcept nogil
     cdef bint host_fits(self, index_t host, const amount_t* request) noexcept nogil
     cdef index_t commit(self, index_t host, const amount_t* request, index_t tenant) except -1
+    cdef int set_group(self, index_t vm, index_t group) except -1
+    cdef int release_vm(self, index_t vm) except -1
     cdef void uncommit(self, index_t vm) noexcept nogil
     cdef void _give_back(self, index_t vm) noexcept nogil
     cdef void note_change(self, index_t host) noexcept nogil

@@ -52,6 +52,9 @@ cdef extern from *:
 DEBUG_BUILD = bool(VMSCHED_DEBUG)
 
 cdef amount_t MAX_AMOUNT = dtypes.MAX_AMOUNT
+# The free capacity a host that does not admit presents to every fit check (minus its used):
+# far below any request, so that nothing fits, and far above int64's floor.
+cdef amount_t NO_ROOM = -(<amount_t>1 << 62)
 cdef Py_ssize_t MAX_INDEX = dtypes.MAX_INDEX
 cdef Py_ssize_t INITIAL_VM_SLOTS = 1024
 
@@ -118,6 +121,7 @@ cdef class FleetState:
         self.resources = ()
         self._tenant_codes = {}
         self._tenant_ids = []
+        self._group_hosts = {}
 
     def __init__(self, resources, total, reserved, allocation_ratio, min_unit, max_unit,
                  step_size):
@@ -146,6 +150,7 @@ cdef class FleetState:
         self._used = np.zeros(shape, dtypes.AMOUNT)
         self._free = np.zeros(shape, dtypes.AMOUNT)
         self._host_vm_count = np.zeros(self.n_hosts, dtypes.INDEX)
+        self._admits = np.ones(self.n_hosts, np.uint8)
         self._recompute_free(0, self.n_hosts)
         self._min_unit_max = np.zeros(self.n_resources, dtypes.AMOUNT)
         self._max_unit_min = np.zeros(self.n_resources, dtypes.AMOUNT)
@@ -174,18 +179,23 @@ cdef class FleetState:
         self._vm_tenant = np.zeros(n_slots, dtypes.INDEX)
         self._vm_request = np.zeros((n_slots, self.n_resources), dtypes.AMOUNT)
         self._vm_generation = np.zeros(n_slots, dtypes.INDEX)
+        self._vm_group = np.full(n_slots, -1, dtypes.INDEX)
         self._free_slots = np.zeros(n_slots, dtypes.INDEX)
         self._n_free_slots = 0
         self.slot_high_water = 0
         self.n_vms = 0
 
     cdef void _recompute_free(self, Py_ssize_t first, Py_ssize_t stop) noexcept nogil:
-        """free = int((total - reserved) * allocation_ratio) - used for hosts [first, stop)."""
+        """free = int((total - reserved) * allocation_ratio) - used for hosts [first, stop)
+        (NO_ROOM - used on hosts that do not admit)."""
         cdef Py_ssize_t h, r
         for h in range(first, stop):
             for r in range(self.n_resources):
-                self._free[h, r] = capacity_of(self._total[h, r], self._reserved[h, r],
-                                               self._allocation_ratio[h, r]) - self._used[h, r]
+                if self._admits[h]:
+                    self._free[h, r] = capacity_of(self._total[h, r], self._reserved[h, r],
+                                                   self._allocation_ratio[h, r]) - self._used[h, r]
+                else:
+                    self._free[h, r] = NO_ROOM - self._used[h, r]
 
     cdef void _recompute_unit_bounds(self) noexcept nogil:
         cdef Py_ssize_t h, r
@@ -310,6 +320,29 @@ cdef class FleetState:
         self.n_vms += 1
         return vm
 
+    cdef int set_group(self, index_t vm, index_t group) except -1:
+        """Make live VM `vm` a member of server group `group` (>= 0) on its host."""
+        cdef index_t host = self._vm_host[vm]
+        members = self._group_hosts.setdefault(group, {})
+        members[host] = members.get(host, 0) + 1
+        self._vm_group[vm] = group
+        return 0
+
+    cdef int release_vm(self, index_t vm) except -1:
+        """Free live VM `vm`: its group membership, then its resources and slot."""
+        cdef index_t group = self._vm_group[vm], host = self._vm_host[vm]
+        if group >= 0:
+            members = self._group_hosts[group]
+            if members[host] == 1:
+                del members[host]
+                if not members:
+                    del self._group_hosts[group]
+            else:
+                members[host] -= 1
+            self._vm_group[vm] = -1
+        self.uncommit(vm)
+        return 0
+
     cdef void uncommit(self, index_t vm) noexcept nogil:
         """Free a live VM's slot (pushed on the free-slot stack) and give its resources back."""
         self._give_back(vm)
@@ -355,30 +388,40 @@ cdef class FleetState:
         vm_generation = np.zeros(new, dtypes.INDEX)
         vm_generation[:old] = self._vm_generation
         self._vm_generation = vm_generation
+        vm_group = np.full(new, -1, dtypes.INDEX)
+        vm_group[:old] = self._vm_group
+        self._vm_group = vm_group
         self._vm_host, self._vm_tenant = vm_host, vm_tenant
         self._vm_request, self._free_slots = vm_request, free_slots
 
     # ---------------------------------------------------------------- operations
 
-    def allocate(self, host, request, tenant=0):
+    def allocate(self, host, request, tenant=0, Py_ssize_t group=-1):
         """Allocate a VM on `host`, all-or-nothing across resource classes; return its handle.
 
-        request: one whole amount per resource class (vCPUs, MiB, GiB, ...; 0 = not asked).
-        Raises InsufficientCapacity (naming the class and rule) if it does not fit; the
-        state is then unchanged.
+        request: one whole amount per resource class (vCPUs, MiB, GiB, ...; 0 = not asked);
+        group: a server group code (>= 0) the VM joins, or -1.
+        Raises InsufficientCapacity (naming the class and rule) if it does not fit, or if the
+        host does not admit; the state is then unchanged.
         """
         cdef index_t h = self.read_host(host)
         self.read_request(request, "request")
+        if group < -1 or group > MAX_INDEX:
+            raise InvalidRequest(f"group = {group} must be a code >= 0, or -1")
         cdef Py_ssize_t r = 0
         cdef FitFailure failure = self.fit_failure(h, &self._request[0], &r)
         if failure != FITS:
             raise self._fit_error(h, r, failure, self._request[r])
         # A new tenant is registered only once the VM is known to fit.
-        return self.commit(h, &self._request[0], self.tenant_code(tenant))
+        cdef index_t vm = self.commit(h, &self._request[0], self.tenant_code(tenant))
+        if group >= 0:
+            self.set_group(vm, <index_t>group)
+        return vm
 
     def release(self, vm):
-        """Release a VM: its resources return to its host and tenant, its handle is freed."""
-        self.uncommit(self.read_vm(vm))
+        """Release a VM: its resources return to its host and tenant, its group membership
+        ends, its handle is freed."""
+        self.release_vm(self.read_vm(vm))
 
     def release_many(self, vms):
         """Release several VMs (integer handles, each allocated once): all or none."""
@@ -392,7 +435,7 @@ cdef class FleetState:
         if len(np.unique(np.asarray(handles))) != n:
             raise InvalidRequest("vms lists a VM twice")
         for i in range(n):
-            self.uncommit(<index_t>handles[i])
+            self.release_vm(<index_t>handles[i])
 
     def resize(self, vm, request):
         """Change a live VM's allocation in place, all-or-nothing.
@@ -453,7 +496,11 @@ cdef class FleetState:
                     + list(range(high_water, self.slot_high_water)))):
             raise InvalidRequest("undo_allocations: vms and mark do not match")
         for vm in undo:
-            self._give_back(vm)
+            if self._vm_group[vm] >= 0:
+                self.release_vm(vm)
+                self._n_free_slots -= 1  # release_vm pushed it; the mark restores the stack
+            else:
+                self._give_back(vm)
             self._vm_generation[vm] = (self._vm_generation[vm] - 1) & 0x7fffffff
         self._n_free_slots = n_free
         self.slot_high_water = high_water
@@ -472,6 +519,9 @@ cdef class FleetState:
     def _fit_error(self, index_t h, Py_ssize_t r, FitFailure failure, amount_t amount):
         rule = FIT_RULES[failure]
         name = self.resources[r]
+        if failure == OVER_CAPACITY and not self._admits[h]:
+            return InsufficientCapacity(f"host {h} does not admit VMs now (draining or down)",
+                                        host=h, resource=name, rule="admits", amount=amount)
         if failure == OVER_CAPACITY:
             limit = self._free[h, r]
             text = (f"host {h}: {name} request {amount} exceeds the free capacity {limit} "
@@ -621,12 +671,53 @@ cdef class FleetState:
     @property
     def capacity(self):
         """int((total - reserved) * allocation_ratio), int64 [n_hosts, n_res] (a new array)."""
-        return np.asarray(self._free) + np.asarray(self._used)
+        cdef Py_ssize_t h, r
+        out = np.empty((self.n_hosts, self.n_resources), dtypes.AMOUNT)
+        cdef amount_t[:, ::1] capacity = out
+        for h in range(self.n_hosts):
+            for r in range(self.n_resources):
+                capacity[h, r] = capacity_of(self._total[h, r], self._reserved[h, r],
+                                             self._allocation_ratio[h, r])
+        return out
 
     @property
     def free(self):
-        """capacity - used, int64 [n_hosts, n_res]; negative while over capacity."""
-        return _readonly(self._free)
+        """capacity - used, int64 [n_hosts, n_res] (a new array); negative while over
+        capacity. (A host that does not admit still reports its real free capacity.)"""
+        return _readonly(self.capacity - np.asarray(self._used))
+
+    @property
+    def admitting(self):
+        """Whether each host admits VMs (False while draining or down), bool [n_hosts]."""
+        return _readonly(self._admits).view(np.bool_)
+
+    def set_admitting(self, hosts, bint admits):
+        """Let hosts (int32 indices) admit VMs or not. A host that does not admit keeps its
+        VMs and their accounting, but no fit check passes there (placement skips it, and
+        allocate refuses it) until it admits again."""
+        cdef const index_t[::1] host_idx = np.ascontiguousarray(hosts, dtypes.INDEX)
+        cdef Py_ssize_t i, h
+        for i in range(host_idx.shape[0]):
+            h = host_idx[i]
+            if h < 0 or h >= self.n_hosts:
+                raise UnknownHost(f"host {h} is not in this fleet ({self.n_hosts} hosts)")
+        for i in range(host_idx.shape[0]):
+            h = host_idx[i]
+            if self._admits[h] != admits:
+                self._admits[h] = admits
+                self._recompute_free(h, h + 1)
+                self.note_change(<index_t>h)
+        # Indexes keep per-node capacity ranges, which a host's NO_ROOM changes: rebuild them.
+        self.inventory_version += 1
+
+    @property
+    def vm_group(self):
+        """Server group code of each VM slot, -1 for none, int32 [slot_high_water]."""
+        return _readonly(self._vm_group[:self.slot_high_water])
+
+    def group_members(self, Py_ssize_t group):
+        """{host: members} of server group code `group` (a copy; empty for an unknown code)."""
+        return dict(self._group_hosts.get(group, {}))
 
     @property
     def used(self):
@@ -687,10 +778,10 @@ cdef class FleetState:
         'per_host_per_resource', 'per_vm_slot', 'n_vm_slots'}."""
         host_arrays = [self._total, self._reserved, self._allocation_ratio, self._min_unit,
                        self._max_unit, self._step_size, self._free, self._used,
-                       self._host_vm_count, self._changed_hosts, self._min_unit_max,
+                       self._host_vm_count, self._admits, self._changed_hosts, self._min_unit_max,
                        self._max_unit_min, self._step_all_one]
         vm_arrays = [self._vm_host, self._vm_tenant, self._vm_request, self._free_slots,
-                     self._vm_generation]
+                     self._vm_generation, self._vm_group]
         hosts = sum(np.asarray(a).nbytes for a in host_arrays)
         vm_slots = sum(np.asarray(a).nbytes for a in vm_arrays)
         n_slots = self._vm_host.shape[0]
@@ -712,8 +803,13 @@ cdef class FleetState:
         ratio = np.asarray(self._allocation_ratio)
         expected_capacity = ((total - reserved).astype(np.float64) * ratio).astype(np.int64)
         problems = []
-        if not np.array_equal(expected_capacity - np.asarray(self._used), np.asarray(self._free)):
-            problems.append("free != int((total - reserved) * allocation_ratio) - used")
+        admits = np.asarray(self._admits).astype(bool)
+        expected_free = np.where(admits[:, None], expected_capacity, NO_ROOM) - np.asarray(self._used)
+        if not np.array_equal(expected_free, np.asarray(self._free)):
+            problems.append("free != int((total - reserved) * allocation_ratio) - used "
+                            "(NO_ROOM - used where the host does not admit)")
+        if not np.array_equal(expected_capacity, self.capacity):
+            problems.append("capacity != int((total - reserved) * allocation_ratio)")
         if (not np.array_equal(np.asarray(self._min_unit).max(axis=0),
                                np.asarray(self._min_unit_max))
                 or not np.array_equal(np.asarray(self._max_unit).min(axis=0),
@@ -752,6 +848,15 @@ cdef class FleetState:
             problems.append("free-slot stack != set of free slots")
         if self.n_vms != int(live.sum()):
             problems.append("n_vms != number of live slots")
+        vm_group = np.asarray(self._vm_group[:high])
+        if (vm_group[~live] != -1).any():
+            problems.append("a free slot is in a server group")
+        members = {}
+        for vm in np.flatnonzero(live & (vm_group >= 0)).tolist():
+            hosts = members.setdefault(int(vm_group[vm]), {})
+            hosts[int(vm_host[vm])] = hosts.get(int(vm_host[vm]), 0) + 1
+        if members != self._group_hosts:
+            problems.append("group membership != the groups of the live VMs")
         if problems:
             raise InvariantViolation("; ".join(problems))
 
@@ -769,6 +874,8 @@ cdef class FleetState:
             "vm_tenant": np.array(self._vm_tenant[:self.slot_high_water]),
             "vm_request": np.array(self._vm_request[:self.slot_high_water]),
             "vm_generation": np.array(self._vm_generation[:self.slot_high_water]),
+            "vm_group": np.array(self._vm_group[:self.slot_high_water]),
+            "admits": np.array(self._admits),
             "free_slots": np.array(self._free_slots[:self._n_free_slots]),
             "tenant_ids": list(self._tenant_ids),
             "tenant_used": np.array(self._tenant_used[:len(self._tenant_ids)]),
@@ -780,6 +887,7 @@ cdef class FleetState:
                             state["allocation_ratio"], state["min_unit"], state["max_unit"],
                             state["step_size"])
         self._used = state["used"]
+        self._admits = state["admits"].copy()
         self._recompute_free(0, self.n_hosts)
         self._host_vm_count = state["host_vm_count"]
         high = len(state["vm_host"])
@@ -788,6 +896,12 @@ cdef class FleetState:
         np.asarray(self._vm_tenant)[:high] = state["vm_tenant"]
         np.asarray(self._vm_request)[:high] = state["vm_request"]
         np.asarray(self._vm_generation)[:high] = state["vm_generation"]
+        np.asarray(self._vm_group)[:high] = state["vm_group"]
+        self._group_hosts = {}
+        for vm in np.flatnonzero((state["vm_host"] >= 0) & (state["vm_group"] >= 0)).tolist():
+            hosts = self._group_hosts.setdefault(int(state["vm_group"][vm]), {})
+            host = int(state["vm_host"][vm])
+            hosts[host] = hosts.get(host, 0) + 1
         self._n_free_slots = len(state["free_slots"])
         np.asarray(self._free_slots)[:self._n_free_slots] = state["free_slots"]
         self.slot_high_water = high
