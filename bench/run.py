@@ -299,7 +299,7 @@ def simulation_section(quick):
     its peak RSS is its own."""
     import subprocess
 
-    args = ["--vms", "20000", "--days", "2"] if quick else []
+    args = ["--vms", "20000", "--days", "2", "--compare"] if quick else ["--compare"]
     print("simulation (bench/simulation_run.py " + " ".join(args) + "):")
     out = subprocess.run([sys.executable, str(Path(__file__).parent / "simulation_run.py"),
                           *args], check=True, capture_output=True, text=True).stdout

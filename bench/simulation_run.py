@@ -96,17 +96,26 @@ def main():
                 "memory swapped GiB-hours"):
         print(f"  {key}: {summary[key]}")
     if args.compare and not args.settings:
-        _, s_wall, s_tick, s_ticks = simulate(with_settings(workload, args.seed),
-                                              sizing.n_hosts, args.policy, args.seed,
-                                              args.days, args.threads)
-        report(f"with per-VM settings, {args.threads} thread(s)", s_wall, s_tick, s_ticks)
-        print(f"  settings / none: {s_wall / wall:.2f} x the time end to end, "
-              f"{s_tick / tick_wall:.2f} x in the tick kernel (target <= 1.3)")
-        _, t_wall, t_tick, t_ticks = simulate(workload, sizing.n_hosts, args.policy,
-                                              args.seed, args.days, 2)
-        report("2 threads", t_wall, t_tick, t_ticks)
-        print(f"  2 threads / 1: tick kernel {tick_wall / t_tick:.2f} x faster (target >= "
-              f"1.6), end to end {wall / t_wall:.2f} x")
+        # Each configuration twice, interleaved; the faster of the two counts (noise only
+        # ever slows a run down).
+        configs = {"none": (workload, args.threads),
+                   "settings": (with_settings(workload, args.seed), args.threads),
+                   "2 threads": (workload, 2)}
+        best = {name: (wall, tick_wall, vm_ticks) for name in ("none",)}
+        for _ in range(2):
+            for name, (w, threads) in configs.items():
+                _, *figures = simulate(w, sizing.n_hosts, args.policy, args.seed, args.days,
+                                       threads)
+                if name not in best or figures[1] < best[name][1]:
+                    best[name] = tuple(figures)
+        for name, figures in best.items():
+            report(f"best of runs, {name}", *figures)
+        print(f"  settings / none ({args.threads} thread): {best['settings'][0] / best['none'][0]:.2f}"
+              f" x the time end to end, {best['settings'][1] / best['none'][1]:.2f} x in the "
+              f"tick kernel (target <= 1.3)")
+        print(f"  2 threads / {args.threads}: tick kernel "
+              f"{best['none'][1] / best['2 threads'][1]:.2f} x faster (target >= 1.6), end to "
+              f"end {best['none'][0] / best['2 threads'][0]:.2f} x")
     if args.out:
         for path in results.to_parquet(args.out):
             print(f"  sha256 {hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]} "

@@ -11,6 +11,7 @@ import pickle
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -29,6 +30,10 @@ EXACT = ("status", "host", "rejected_by", "ticks", "migrations", "restarts")
 TICK_FLOATS = ("hosts_in_use", "cpu_demand_cores", "cpu_granted_cores", "ready_core_s",
                "hosts_high", "hosts_clear", "hosts_soft", "hosts_hard", "hosts_low")
 TICK_EXACT = ("time_s", "vms", "arrivals", "departures", "migrations")
+#: Examples: 300 (and 100 state-machine runs) under the CI profile; the debug build's pass
+#: (a small profile) looks for memory errors, not coverage, and runs its own count.
+FULL = settings.default.max_examples >= 200
+EXAMPLES, MACHINE_EXAMPLES = (300, 100) if FULL else (settings.default.max_examples,) * 2
 MODELS = [("fair_share", "esxi"), ("proportional", "none"), ("fair_share", "none"),
           ("proportional", "esxi"), None]
 GROUPED_POLICY = ["resource_fit", "server_group_anti_affinity", "required_labels", "free_ram"]
@@ -176,7 +181,7 @@ def note_splits(engine):
 
 # ---------------------------------------------------------------- the tests
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(), stop=st.floats(0.05, 0.95), how=st.sampled_from(
     ["whole", "resume", "pickle"]))
 def test_engine_simulation_equals_the_reference(scenario, stop, how):
@@ -260,7 +265,60 @@ class SimulationMachine(RuleBasedStateMachine):
         note_splits(self.engine)
 
 
-SimulationMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=12,
+SimulationMachine.TestCase.settings = settings(max_examples=MACHINE_EXAMPLES,
+                                               stateful_step_count=12,
                                                deadline=None,
                                                suppress_health_check=[HealthCheck.too_slow])
 TestSimulationMachine = SimulationMachine.TestCase
+
+
+# ---------------------------------------------------------------- the acceptance scenarios
+
+def filled_fleet_scenario(seed=0):
+    """100 hosts of 32 vCPUs and 128 GiB (Nova's ratios) filled to 70% of their memory in the
+    first hour by 4-vCPU, 16-GiB VMs that stay, plus short-lived arrivals around noon."""
+    rng = np.random.default_rng(seed)
+    n = int(0.7 * 100 * (131072 - 512) / 16384)
+    rows = [(i, t, np.nan, 4, 16384) for i, t in enumerate(np.sort(rng.uniform(0, 3600, n)))]
+    rows += [(n + i, t, t + 3000, 2, 4096)
+             for i, t in enumerate(np.sort(rng.uniform(40000, 50000, 30)))]
+    table = pd.DataFrame(rows, columns=["vm_id", "start_s", "end_s", "VCPU", "MEMORY_MB"])
+    levels = rng.uniform(0.1, 0.9, len(table))
+    return Workload(table, cpu=SyntheticUtilization(levels, np.zeros(288), 0.3, seed=seed))
+
+
+def run_both(workload, controllers, policy="best_fit", duration=86400.0):
+    def fleet():
+        return Fleet.uniform(100, vcpus=32, memory_mib=131072, disk_gib=0, overcommit="nova")
+
+    engine = Simulation(fleet(), policy, HostModels(), workload, tick_s=TICK_S,
+                        duration_s=duration, controllers=controllers)
+    reference = ReferenceSimulation(fleet(), policy, HostModels(), workload, tick_s=TICK_S,
+                                    duration_s=duration, controllers=controllers)
+    return engine, engine.run(), reference.run()
+
+
+def test_a_drain_of_10_hosts_at_noon_equals_the_reference():
+    drained = list(range(10))
+    engine, result, expected = run_both(
+        filled_fleet_scenario(), [Maintenance([(43200.0, drained, 3600.0)], migration_s=120)],
+        policy="first_fit")
+    assert_same(result, expected)
+    drains = result.drains
+    assert drains["unplaceable"].map(len).sum() == 0
+    assert not (result.vms["status"] == "lost").any()
+    migrated = result.vms[result.vms["migrations"] > 0]
+    assert len(migrated) > 0 and not migrated["host"].isin(drained).any()
+    assert (drains["up_s"] == drains["down_s"] + 3600).all()
+    during = result.vms[(result.vms["start_s"] >= 43200) & (result.vms["start_s"] < 46920)]
+    assert len(during) and not during["host"].isin(drained).any()
+    engine.check_invariants()
+
+
+def test_seeded_failures_equal_the_reference():
+    failures = Failures(mtbf_s=4 * 86400.0, mttr_s=1800.0, restart=True, restart_delay_s=120.0,
+                        seed=7)
+    engine, result, expected = run_both(filled_fleet_scenario(1), [failures])
+    assert_same(result, expected)
+    assert result.vms["restarts"].sum() > 0 and result.vms["downtime_s"].sum() > 0
+    assert expected.failures["downtime_s"] == pytest.approx(result.vms["downtime_s"].sum())

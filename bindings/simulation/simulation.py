@@ -169,7 +169,6 @@ class Simulation:
         self._sources = None
         self._hosts_key, self._hosts, self._scratch_arrays, self._shape = None, None, None, None
         self._levels = (np.zeros(fleet.n_hosts), np.zeros(fleet.n_hosts))  # solvers' guesses
-        self._handlers = self._make_handlers()
         for index, controller in enumerate(self.controllers):
             self._apply(controller.start(self.view()), controller)
             if controller.period_s is not None:
@@ -211,7 +210,7 @@ class Simulation:
                 continue
             time_s, _, _, kind, a, b, x = self.queue.pop()
             self.now = time_s
-            self._handlers[kind](a, b, x)
+            HANDLERS[kind](self, a, b, x)
             if bar is not None and kind == EventKind.TICK:
                 bar.update(1)
         if until >= self.duration_s and self._tick_open:
@@ -612,7 +611,8 @@ class Simulation:
         scratch = self._scratch_arrays
         if scratch is None or scratch[2].shape[0] != cap:
             scratch = self._scratch_arrays = (np.zeros((n_chunks, 4, cap)),
-                                              np.zeros((n_chunks, 7, cap)), np.zeros(cap))
+                                              np.zeros((n_chunks, 7, cap)), np.zeros(cap),
+                                              np.zeros(n_chunks + 1, np.int64))
         return scratch
 
     def _snapshot(self, t):
@@ -676,24 +676,24 @@ class Simulation:
         resumes exactly where it stopped: checkpoints and shipping runs to workers."""
         state = dict(self.__dict__)
         state["progress"] = None
-        for name in ("_handlers", "_batch"):
-            state.pop(name, None)
+        state.pop("_batch", None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._batch = (np.zeros(LIFECYCLE_BATCH, np.int64), np.zeros(LIFECYCLE_BATCH, np.int64))
-        self._handlers = self._make_handlers()
 
-    def _make_handlers(self):
-        """One handler per event kind."""
-        return {
-            EventKind.DEPARTURE: self._on_departure, EventKind.ARRIVAL: self._on_arrival,
-            EventKind.HOST_CHANGE: self._on_host_change, EventKind.HOST_FAIL: self._on_failure,
-            EventKind.MIGRATION_DONE: self._on_migration_done,
-            EventKind.RESTART: self._on_restart, EventKind.CONTROLLER: self._on_controller,
-            EventKind.TICK: self._on_tick,
-        }
+
+
+#: One handler per event kind (plain functions: a simulation holds no cycle through them, so
+#: it is freed as soon as it is dropped).
+HANDLERS = {
+    EventKind.DEPARTURE: Simulation._on_departure, EventKind.ARRIVAL: Simulation._on_arrival,
+    EventKind.HOST_CHANGE: Simulation._on_host_change, EventKind.HOST_FAIL: Simulation._on_failure,
+    EventKind.MIGRATION_DONE: Simulation._on_migration_done,
+    EventKind.RESTART: Simulation._on_restart, EventKind.CONTROLLER: Simulation._on_controller,
+    EventKind.TICK: Simulation._on_tick,
+}
 
 
 def host_models_need_sizes(models):

@@ -10,9 +10,10 @@ the piece to the totals.
 All quantities are exact sums over VMs and pieces of ticks: core-seconds for CPU, MiB-seconds
 for memory; per-tick series are time-weighted means over a tick's pieces.
 
-Hosts are cut into a fixed number of chunks (it depends on the number of hosts only); each
-chunk owns its scratch and its row of per-chunk series, and each host its per-position and
-per-host outputs, so results do not depend on how many threads run the chunks.
+Hosts are cut into a fixed number of chunks of contiguous hosts holding about as many VMs
+each (the cut depends on the layout only); each chunk owns its scratch and its row of
+per-chunk series, and each host its per-position and per-host outputs, so results do not
+depend on how many threads run the chunks, and threads share the work evenly.
 """
 
 import numpy as np
@@ -242,27 +243,28 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
     accounts = (host_totals [4, n_hosts], host_state_s [n_hosts, 5], chunk_series
                 [n_chunks, N_SERIES], host_tick [2, n_hosts]: granted and demanded cores),
                 each value x seconds;
-    scratch = (work [n_chunks, 4, cap], solver [n_chunks, 7, cap], zeros [cap])."""
+    scratch = (work [n_chunks, 4, cap], solver [n_chunks, 7, cap], zeros [cap],
+               bounds int64 [n_chunks + 1]: the chunks' first hosts, written here)."""
     cpu_model, memory_model, params = models
     cap, count, pos_row, vcpus, memory, touched, settings, totals, ticks = layout
     cpu_capacity, guest_memory, host_memory, cpu_level, memory_level = hosts
     host_totals, host_state_s, chunk_series, host_tick = accounts
-    work, solver, zeros = scratch
+    work, solver, zeros, bounds = scratch
     (cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
      cpu_noise, cpu_seed) = cpu_source
     (mem_kind, mem_values, mem_offsets, mem_start, mem_step, mem_levels, mem_profile,
      mem_noise, mem_seed) = memory_source
     tick = np.int64(t // SECONDS_PER_SLOT)
     custom = settings.shape[1] > 0
-    n_hosts = count.shape[0]
     n_chunks = chunk_series.shape[0]
+    _cut_chunks(count, bounds)
     for chunk in prange(n_chunks):
         series = chunk_series[chunk]
         demand = work[chunk, 0]
         active = work[chunk, 1]
         granted = work[chunk, 2]
         resident = work[chunk, 3]
-        for h in range(chunk * n_hosts // n_chunks, (chunk + 1) * n_hosts // n_chunks):
+        for h in range(bounds[chunk], bounds[chunk + 1]):
             n = count[h]
             if n == 0:
                 continue
@@ -314,6 +316,28 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
                                   state >= HARD, params, totals, series)
             _add_host(h, n, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
                       host_totals, host_state_s, host_tick, series)
+
+
+@kernel
+def _cut_chunks(count, bounds):
+    """bounds[c] .. bounds[c + 1]: the hosts of chunk c, contiguous, each chunk carrying about
+    the same weight (a host weighs its VMs plus one)."""
+    n_hosts = count.shape[0]
+    n_chunks = bounds.shape[0] - 1
+    total = 0
+    for h in range(n_hosts):
+        total += count[h] + 1
+    bounds[0] = 0
+    c = 1
+    acc = 0
+    for h in range(n_hosts):
+        acc += count[h] + 1
+        while c < n_chunks and acc * n_chunks >= c * total:
+            bounds[c] = h + 1
+            c += 1
+    while c <= n_chunks:
+        bounds[c] = n_hosts
+        c += 1
 
 
 @kernel
