@@ -18,7 +18,7 @@ def workload():
     return synthetic_workload(20_000, 2.0, seed=0)
 
 
-def run(workload, controllers=(), n_hosts=60):
+def run(workload, controllers=(), n_hosts=100):
     fleet = Fleet.uniform(n_hosts, **HOST)
     return Simulation(fleet, "best_fit", HostModels(threads=1), workload, tick_s=300,
                       duration_s=2 * 86400, controllers=controllers).run()
@@ -27,7 +27,7 @@ def run(workload, controllers=(), n_hosts=60):
 def test_simulation(benchmark, workload):
     run(workload)  # compile
     result = benchmark.pedantic(run, args=(workload,), rounds=3)
-    assert result.summary()["VMs rejected"] == 0
+    assert result.summary()["VMs placed"] > 0.99 * len(workload)
 
 
 def test_simulation_with_drains_and_failures(benchmark, workload):
