@@ -108,7 +108,7 @@ class Simulation:
             _check_settings(settings, self.requests, fleet, table["vm_id"])
         cpu = fleet.resource_index("VCPU") if "VCPU" in fleet.resources else None
         mem = fleet.resource_index("MEMORY_MB") if "MEMORY_MB" in fleet.resources else None
-        if host_models_need_sizes(self.host_models) and (cpu is None or mem is None):
+        if self.host_models is not None and (cpu is None or mem is None):
             raise InvalidRequest("host models need VCPU and MEMORY_MB resource classes")
         vcpus = self.requests[:, cpu] if cpu is not None else np.zeros(n)
         memory = self.requests[:, mem] if mem is not None else np.zeros(n)
@@ -562,7 +562,6 @@ class Simulation:
         self._measure_piece(self._tick_end)
         self._tick_open = False
         k = self.tick - 1
-        row = self.series[k]
         if self.host_models is not None:
             history = self.cpu_history[k % HISTORY_TICKS]
             history[:] = self._host_tick / self.tick_s
@@ -694,10 +693,6 @@ HANDLERS = {
     EventKind.RESTART: Simulation._on_restart, EventKind.CONTROLLER: Simulation._on_controller,
     EventKind.TICK: Simulation._on_tick,
 }
-
-
-def host_models_need_sizes(models):
-    return models is not None
 
 
 def run_placement_only(fleet, placer, workload):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from vmsched.engine.simulation import LIVE, STATUS_NAMES
+from vmsched.engine.simulation import STATUS_NAMES
 
 #: Ticks of per-host CPU history kept for controllers.
 HISTORY_TICKS = 30

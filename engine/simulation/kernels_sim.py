@@ -208,7 +208,7 @@ def _add_vms(first, n, dt, demand, limit, granted, memory, active, touched, resi
 
 
 @kernel
-def _add_host(h, n_vms, dt, capacity, granted, demand, ready_s, state, blocked, host_totals,
+def _add_host(h, dt, capacity, granted, demand, ready_s, state, blocked, host_totals,
               host_state_s, host_tick, series):
     """Add one host's piece to its totals and to its chunk's series (x dt seconds)."""
     contention = demand / capacity if capacity > 0 else 0.0
@@ -314,7 +314,7 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
             host_ready = _add_vms(first, n, dt, demand, cpu_limit, granted,
                                   memory[first:stop], active, touched[first:stop], resident,
                                   state >= HARD, params, totals, series)
-            _add_host(h, n, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
+            _add_host(h, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
                       host_totals, host_state_s, host_tick, series)
 
 

@@ -139,15 +139,6 @@ class VMTable:
         # The VM was measured in this tick already: keep that count once.
         self.add_to_layout(rows, np.array([touched]))
 
-    def touched(self, row):
-        """Consumed MiB of a measured VM (0 when not measured)."""
-        p = self.position[row]
-        return float(self.pos_touched[p]) if p >= 0 else 0.0
-
-    def measured_rows(self):
-        """Rows in the layout, by host then position."""
-        return self.pos_row[self.pos_row >= 0]
-
     def rows_on_host(self, host):
         """Rows whose VM is on `host` (running or migrating away), ascending."""
         return np.flatnonzero((self.host == host)
