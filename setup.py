@@ -27,8 +27,8 @@ CYTHON_DIRECTIVES = {
 }
 
 # Native modules by layer (engine/<layer>/<name>.pyx -> vmsched.engine.<layer>.<name>).
-ENGINE_MODULES = ["state._fleet", "placement._fit_index", "placement._placement",
-                  "simulation._event_queue", "simulation._lifecycle"]
+ENGINE_MODULES = ["state._fleet", "placement._shape_trees", "placement._fit_index",
+                  "placement._placement", "simulation._event_queue", "simulation._lifecycle"]
 
 
 def cython_include_dir() -> str:

@@ -2,6 +2,7 @@
 """A tree over the hosts that answers the fast placement policies without scanning them all."""
 
 cimport cython
+from vmsched.engine.placement._shape_trees cimport ShapeTrees
 from vmsched.engine.state._fleet cimport FleetState
 from vmsched.engine._types cimport amount_t, index_t
 
@@ -17,18 +18,24 @@ cpdef enum FastPolicy:
 cdef class FitIndex:
     cdef readonly FleetState fleet
     cdef readonly Py_ssize_t block_size      # hosts per leaf
-    cdef readonly bint scores                # keep keys and capacities (all but first_fit)
+    cdef readonly FastPolicy policy          # the one policy served
+    cdef readonly bint scores                # policy != FIRST_FIT
+    cdef readonly ShapeTrees trees           # how it is served on fleets of few shapes,
+    cdef readonly bint bounds                # else by score bounds on this tree's nodes
+    cdef readonly bint blocks                # the tree over blocks is kept (first_fit, bounds)
     cdef Py_ssize_t n_resources, n_blocks, n_leaves, levels
     cdef long long seen                      # fleet.n_changes already applied
     cdef long long seen_inventory            # fleet.inventory_version the capacities match
-    cdef readonly long long nodes_visited    # statistics: tree nodes popped, leaves scanned
+    cdef long long _nodes_visited            # statistics: tree nodes popped, leaves scanned
     cdef readonly long long leaves_scanned
 
-    cdef amount_t[::1] _host_key             # == host_free_score of each host
     # Per tree node (1-based heap; leaves n_leaves .. 2 n_leaves - 1 are host blocks), over the
-    # hosts below it: max free per class; min and max capacity per class over hosts whose
-    # capacity is > 0 (sentinels AMOUNT_MAX and 0 when none); min and max host key.
+    # hosts below it: max free per class (empty unless blocks).
     cdef amount_t[:, ::1] _max_free
+    # Only with bounds (else empty): per host, == host_free_score; per node, min and max
+    # capacity per class over hosts whose capacity is > 0 (sentinels AMOUNT_MAX and 0 when
+    # none); min and max host key.
+    cdef amount_t[::1] _host_key
     cdef amount_t[:, ::1] _min_capacity
     cdef amount_t[:, ::1] _max_capacity
     cdef amount_t[::1] _min_key
@@ -42,9 +49,11 @@ cdef class FitIndex:
     cdef amount_t[::1] _cached_score         # per class: its value (for the current request)
 
     cdef void sync(self) noexcept nogil
-    cdef index_t choose(self, const amount_t* request, FastPolicy policy) noexcept nogil
+    cdef index_t choose(self, const amount_t* request) noexcept nogil
 
     cdef void _rebuild(self) noexcept nogil
+    cdef int _choose_scoring(self) except -1
+    cdef int _allocate_blocks(self) except -1
     cdef void _refresh_leaf(self, Py_ssize_t block, bint capacities) noexcept nogil
     cdef bint _combine(self, Py_ssize_t node, bint capacities) noexcept nogil
     cdef amount_t _request_score(self, Py_ssize_t r, amount_t amount,

@@ -2,15 +2,18 @@
 """FitIndex: the fast placement policies without scanning every host.
 
 Hosts are cut into blocks of `block_size` consecutive indices; a complete binary tree over the
-blocks keeps, per node, the most free capacity of each class below it, the range of host
-capacities and the range of host free-capacity scores (engine/_fixed_point.pxd). A decision
-walks the tree:
+blocks keeps, per node, the most free capacity of each class below it. first_fit walks it
+depth-first, left child first, skipping every subtree whose most free capacity of some asked
+class is below the request; the first fitting host of a leaf is the answer.
 
-- first_fit: depth-first, left child first, skipping every subtree whose most free capacity
-  of some asked class is below the request; the first fitting host of a leaf is the answer.
-- best_fit, worst_fit, dot_product: branch and bound on (score, host index): a subtree is
-  skipped when no host in it could fit, or when the bound of its score (from the node's key
-  and capacity ranges) cannot beat the best host found so far; ties go to the lowest index.
+best_fit, worst_fit and dot_product are served by ShapeTrees (per host shape, the hosts ordered
+by free-capacity score: O(log hosts) per decision however churned the fleet). On a fleet of
+more than MAX_SHAPES distinct capacity vectors, the tree also keeps per node the range of host
+capacities and of host free-capacity scores (engine/_fixed_point.pxd), and those policies are
+a branch and bound on (score, host index) over it: a subtree is skipped when no host in it
+could fit, or when the bound of its score cannot beat the best host found so far; ties go to
+the lowest index. (Those bounds prune well on a filling fleet, poorly once churn leaves holes
+everywhere.)
 
 A leaf is checked with the full Placement rule, so the answer is exactly the brute-force one.
 The index follows the fleet through its change log: `sync()` refreshes the hosts that changed
@@ -20,8 +23,9 @@ everything when more changes went by than the log holds.
 
 import numpy as np
 
-from libc.stdint cimport INT64_MAX, INT64_MIN
+from libc.stdint cimport INT32_MIN, INT64_MAX, INT64_MIN
 
+from vmsched.engine.placement._shape_trees cimport ShapeTrees
 from vmsched.engine.placement._fixed_point cimport (
     SATURATED,
     SCORE_ONE,
@@ -31,7 +35,7 @@ from vmsched.engine.placement._fixed_point cimport (
     int128,
     request_score,
 )
-from vmsched.engine.state._fleet cimport FleetState, row_fits
+from vmsched.engine.state._fleet cimport FleetState, asked_fits
 from vmsched.engine._types cimport amount_t, index_t
 
 from vmsched.engine import dtypes
@@ -44,13 +48,17 @@ cdef amount_t NO_HOST = INT64_MIN        # max free of a node without hosts (alw
 
 
 cdef class FitIndex:
-    """Index over `fleet` for the fast policies. block_size: hosts per leaf (default 16)."""
+    """Index over `fleet` for first_fit and `policy` (a FastPolicy). block_size: hosts per leaf
+    (default 16)."""
 
-    def __init__(self, FleetState fleet, Py_ssize_t block_size=16, bint scores=True):
+    def __init__(self, FleetState fleet, int policy=BEST_FIT, Py_ssize_t block_size=16):
         if block_size < 1:
             raise ValueError(f"block_size = {block_size} must be >= 1")
+        if policy < FIRST_FIT or policy > DOT_PRODUCT:
+            raise ValueError(f"policy = {policy} is not a FastPolicy")
         self.fleet = fleet
-        self.scores = scores
+        self.policy = <FastPolicy>policy
+        self.scores = policy != FIRST_FIT
         self.block_size = block_size
         self.n_resources = self.fleet.n_resources
         self.n_blocks = (self.fleet.n_hosts + block_size - 1) // block_size
@@ -58,13 +66,9 @@ cdef class FitIndex:
         while self.n_leaves < self.n_blocks:
             self.n_leaves *= 2
             self.levels += 1
-        cdef Py_ssize_t n_nodes = 2 * self.n_leaves
-        self._host_key = np.zeros(self.fleet.n_hosts, dtypes.AMOUNT)
-        self._max_free = np.full((n_nodes, self.n_resources), NO_HOST, dtypes.AMOUNT)
-        self._min_capacity = np.full((n_nodes, self.n_resources), NO_CAPACITY, dtypes.AMOUNT)
-        self._max_capacity = np.zeros((n_nodes, self.n_resources), dtypes.AMOUNT)
-        self._min_key = np.full(n_nodes, INT64_MAX, dtypes.AMOUNT)
-        self._max_key = np.full(n_nodes, INT64_MIN, dtypes.AMOUNT)
+        self.trees = ShapeTrees(fleet, policy == DOT_PRODUCT) if self.scores else None
+        self.bounds = False    # (until _rebuild chooses)
+        self._allocate_blocks()
         self._stack_node = np.zeros(2 * self.levels + 4, dtypes.INDEX)
         self._asked = np.zeros(self.n_resources, np.intp)
         self._cached_capacity = np.zeros(self.n_resources, dtypes.AMOUNT)
@@ -74,16 +78,44 @@ cdef class FitIndex:
 
     # ------------------------------------------------------------ maintenance
 
+    cdef int _choose_scoring(self) except -1:
+        """Serve the score policies by ShapeTrees if the fleet has few shapes, else by bounds
+        on this tree (allocating or freeing their arrays). Needs the GIL."""
+        cdef bint bounds = self.scores and not self.trees.rebuild()
+        if bounds != self.bounds:
+            self.bounds = bounds
+            self._allocate_blocks()
+        return 0
+
+    cdef int _allocate_blocks(self) except -1:
+        """Size the tree's arrays for what it keeps now: max free if blocks, bounds if bounds;
+        the others empty."""
+        self.blocks = self.policy == FIRST_FIT or self.bounds
+        cdef Py_ssize_t n_nodes = 2 * self.n_leaves if self.blocks else 0
+        self._max_free = np.full((n_nodes, self.n_resources), NO_HOST, dtypes.AMOUNT)
+        cdef Py_ssize_t n_hosts = self.fleet.n_hosts if self.bounds else 0
+        n_nodes = n_nodes if self.bounds else 0
+        self._host_key = np.zeros(n_hosts, dtypes.AMOUNT)
+        self._min_capacity = np.full((n_nodes, self.n_resources), NO_CAPACITY, dtypes.AMOUNT)
+        self._max_capacity = np.zeros((n_nodes, self.n_resources), dtypes.AMOUNT)
+        self._min_key = np.full(n_nodes, INT64_MAX, dtypes.AMOUNT)
+        self._max_key = np.full(n_nodes, INT64_MIN, dtypes.AMOUNT)
+        return 0
+
     cdef void _rebuild(self) noexcept nogil:
         cdef Py_ssize_t h, b, node
         if self.scores:
+            with gil:
+                self._choose_scoring()
+        if self.bounds:
             for h in range(self.fleet.n_hosts):
                 self._host_key[h] = host_free_score(&self.fleet._free[h, 0],
                                                     &self.fleet._used[h, 0], self.n_resources)
-        for b in range(self.n_blocks):
-            self._refresh_leaf(b, True)
-        for node in range(self.n_leaves - 1, 0, -1):
-            self._combine(node, True)
+        if self.blocks:
+            for b in range(self.n_blocks):
+                self._refresh_leaf(b, True)
+            for node in range(self.n_leaves - 1, 0, -1):
+                self._combine(node, True)
         self.seen = self.fleet.n_changes
         self.seen_inventory = self.fleet.inventory_version
 
@@ -91,20 +123,26 @@ cdef class FitIndex:
         """Apply the fleet's changes since the last call. Allocations only change free
         capacity and keys; an inventory change (rare) rebuilds everything."""
         cdef long long i, pending = self.fleet.n_changes - self.seen
-        cdef index_t host, previous = -1
+        cdef index_t entry, host, previous = INT32_MIN
         cdef Py_ssize_t node
         if pending == 0:
             return
         if (pending > self.fleet._change_mask + 1
-                or self.fleet.inventory_version != self.seen_inventory):
+                or (self.bounds and self.fleet.inventory_version != self.seen_inventory)):
             self._rebuild()
             return
         for i in range(self.seen, self.fleet.n_changes):
-            host = self.fleet._changed_hosts[i & self.fleet._change_mask]
-            if host == previous:
+            entry = self.fleet._changed_hosts[i & self.fleet._change_mask]
+            if entry == previous:
                 continue
-            previous = host
-            if self.scores:
+            previous = entry
+            host = entry if entry >= 0 else -1 - entry
+            if not self.blocks:
+                if not self.trees.update(host, entry >= 0):
+                    self._rebuild()            # one shape too many: bounds from now on
+                    return
+                continue
+            if self.bounds:
                 self._host_key[host] = host_free_score(&self.fleet._free[host, 0],
                                                        &self.fleet._used[host, 0],
                                                        self.n_resources)
@@ -113,6 +151,7 @@ cdef class FitIndex:
             while node >= 1 and self._combine(node, False):
                 node >>= 1
         self.seen = self.fleet.n_changes
+        self.seen_inventory = self.fleet.inventory_version
 
     cdef void _refresh_leaf(self, Py_ssize_t block, bint capacities) noexcept nogil:
         """Recompute a leaf from its hosts: free and keys, and capacities if asked."""
@@ -131,7 +170,7 @@ cdef class FitIndex:
         for h in range(first, stop):
             for r in range(n_res):
                 max_free[r] = max(max_free[r], free[h * n_res + r])
-        if not self.scores:
+        if not self.bounds:
             return
         for h in range(first, stop):
             min_key = min(min_key, self._host_key[h])
@@ -163,7 +202,7 @@ cdef class FitIndex:
             value = max(left[r], right[r])
             changed |= value != parent[r]
             parent[r] = value
-        if not self.scores:
+        if not self.bounds:
             return changed
         value = min(self._min_key[2 * node], self._min_key[2 * node + 1])
         changed |= value != self._min_key[node]
@@ -191,9 +230,10 @@ cdef class FitIndex:
 
     # ------------------------------------------------------------ decisions
 
-    cdef index_t choose(self, const amount_t* request, FastPolicy policy) noexcept nogil:
-        """The host the policy picks for `request` (a valid request), or -1 if none fits."""
+    cdef index_t choose(self, const amount_t* request) noexcept nogil:
+        """The host self.policy picks for `request` (a valid request), or -1 if none fits."""
         cdef Py_ssize_t r
+        cdef FastPolicy policy = self.policy
         self.sync()
         self.n_asked = 0
         self._units_everywhere = True
@@ -207,8 +247,15 @@ cdef class FitIndex:
                     self._units_everywhere = False
         if policy == FIRST_FIT:
             return self._first_fit(request)
-        if not self.scores:
-            return -2
+        if not self.bounds:
+            if policy == BEST_FIT:
+                return self.trees.best_fit(request, &self._asked[0], self.n_asked,
+                                           self._units_everywhere)
+            if policy == WORST_FIT:
+                return self.trees.worst_fit(request, &self._asked[0], self.n_asked,
+                                            self._units_everywhere)
+            return self.trees.dot_product(request, &self._asked[0], self.n_asked,
+                                          self._units_everywhere)
         for r in range(self.n_resources):
             self._cached_capacity[r] = 0
         return self._branch_and_bound(request, policy)
@@ -232,19 +279,8 @@ cdef class FitIndex:
         return False
 
     cdef bint _host_fits(self, Py_ssize_t h, const amount_t* request) noexcept nogil:
-        """Placement's rule for host h; only free capacity needs checking when the unit rules
-        pass on every host (the usual case)."""
-        cdef Py_ssize_t i, r
-        cdef const amount_t* free
-        if self._units_everywhere:
-            free = &self.fleet._free[h, 0]
-            for i in range(self.n_asked):
-                r = self._asked[i]
-                if request[r] > free[r]:
-                    return False
-            return True
-        return row_fits(request, &self.fleet._free[h, 0], &self.fleet._min_unit[h, 0],
-                        &self.fleet._max_unit[h, 0], &self.fleet._step_size[h, 0], self.n_resources)
+        return asked_fits(self.fleet, h, request, &self._asked[0], self.n_asked,
+                          self._units_everywhere)
 
     cdef index_t _first_fit(self, const amount_t* request) noexcept nogil:
         cdef Py_ssize_t top = 0, node, h, first, stop
@@ -253,7 +289,7 @@ cdef class FitIndex:
         while top > 0:
             top -= 1
             node = self._stack_node[top]
-            self.nodes_visited += 1
+            self._nodes_visited += 1
             if self._hopeless(node, request):
                 continue
             if node >= self.n_leaves:
@@ -340,7 +376,7 @@ cdef class FitIndex:
         while top > 0:
             top -= 1
             node = self._stack_node[top]
-            self.nodes_visited += 1
+            self._nodes_visited += 1
             if best_host != INT64_MAX:
                 bound = self._cost_bound(node, request, policy)
                 if bound > best_cost or (bound == best_cost and self._first_host(node) > best_host):
@@ -378,30 +414,39 @@ cdef class FitIndex:
 
     # ------------------------------------------------------------ Python access (tests)
 
-    def select(self, request, int policy):
-        """The host `policy` picks for `request` (validated like Fleet.allocate), -1 if none."""
+    def select(self, request):
+        """The host the policy picks for `request` (validated like Fleet.allocate), -1 if none."""
         self.fleet.read_request(request, "request")
-        if policy < FIRST_FIT or policy > DOT_PRODUCT or (policy != FIRST_FIT and not self.scores):
-            raise ValueError(f"policy = {policy} is not a FastPolicy this index serves")
-        return self.choose(&self.fleet._request[0], <FastPolicy>policy)
+        return self.choose(&self.fleet._request[0])
+
+    @property
+    def nodes_visited(self):
+        """Statistics: tree and treap nodes looked at by decisions so far."""
+        return self._nodes_visited + (self.trees.nodes_visited if self.trees is not None else 0)
 
     def nbytes(self):
         """Bytes of index state, total and per host."""
         arrays = [self._host_key, self._max_free, self._min_capacity, self._max_capacity,
-                  self._min_key, self._max_key]
+                  self._min_key, self._max_key, self._stack_node, self._asked,
+                  self._cached_capacity, self._cached_score]
         total = sum(np.asarray(a).nbytes for a in arrays)
+        if self.trees is not None and not self.bounds:
+            total += self.trees.nbytes()
         return {"index": total, "per_host": total / self.fleet.n_hosts}
 
     def check(self):
         """Rebuild a copy from scratch and compare (tests): raises AssertionError if stale."""
         self.sync()
-        cdef FitIndex fresh = FitIndex(self.fleet, self.block_size, self.scores)
-        pairs = {"host_key": (self._host_key, fresh._host_key),
-                 "max_free": (self._max_free, fresh._max_free),
-                 "min_capacity": (self._min_capacity, fresh._min_capacity),
-                 "max_capacity": (self._max_capacity, fresh._max_capacity),
-                 "min_key": (self._min_key, fresh._min_key),
-                 "max_key": (self._max_key, fresh._max_key)}
+        cdef FitIndex fresh = FitIndex(self.fleet, self.policy, self.block_size)
+        if self.trees is not None and not self.bounds:
+            self.trees.check()
+        pairs = {"max_free": (self._max_free, fresh._max_free)}
+        if self.bounds and fresh.bounds:   # (a fleet back to few shapes keeps its bounds)
+            pairs.update({"host_key": (self._host_key, fresh._host_key),
+                          "min_capacity": (self._min_capacity, fresh._min_capacity),
+                          "max_capacity": (self._max_capacity, fresh._max_capacity),
+                          "min_key": (self._min_key, fresh._min_key),
+                          "max_key": (self._max_key, fresh._max_key)})
         for name, (mine, theirs) in pairs.items():
             assert np.array_equal(np.asarray(mine), np.asarray(theirs)), \
                 f"FitIndex.{name} is stale"

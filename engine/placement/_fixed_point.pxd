@@ -67,6 +67,23 @@ cdef inline amount_t dot_term(amount_t request_part, amount_t free, amount_t cap
     return <amount_t>(((<int128>request_part) * free) / capacity)
 
 
+cdef inline amount_t dot_term_by_inverse(amount_t request_part, amount_t free, amount_t capacity,
+                                        double inverse) noexcept nogil:
+    """dot_term, the same integer, with inverse = 1.0 / capacity: when the operands are small
+    (the usual case) the quotient is estimated in floating point (off by at most one, as it is
+    below 2**33) and corrected exactly, instead of a 64-bit division."""
+    cdef amount_t numerator, q
+    if request_part <= SCORE_ONE and 0 <= free < SMALL and capacity < SMALL:
+        numerator = request_part * free
+        q = <amount_t>(<double>numerator * inverse)
+        if q * capacity > numerator:
+            q -= 1
+        elif (q + 1) * capacity <= numerator:
+            q += 1
+        return q
+    return dot_term(request_part, free, capacity)
+
+
 cdef inline amount_t host_free_score(const amount_t* free, const amount_t* used,
                                      Py_ssize_t n_resources) noexcept nogil:
     """A host's normalised free capacity: sum over classes with capacity > 0 of

@@ -110,7 +110,7 @@ cdef class PlacementCore:
         cdef Py_ssize_t n_hosts = fleet.n_hosts
         self.fleet = fleet
         self.fast = fast
-        self.index = FitIndex(fleet, scores=fast != FIRST_FIT) if fast >= 0 else None
+        self.index = FitIndex(fleet, fast) if fast >= 0 else None
         self.host_subset_size = host_subset_size
         self._filter_kind = np.ascontiguousarray(filter_kind, dtype=np.intc)
         self._filter_param = np.ascontiguousarray(filter_param, dtype=dtypes.AMOUNT)
@@ -402,7 +402,7 @@ cdef class PlacementCore:
     cdef index_t decide(self, const amount_t* request, double u) noexcept nogil:
         """The chosen host for a valid request (built-in plugins only), or -1."""
         if self.fast >= 0:
-            return self.index.choose(request, <FastPolicy>self.fast)
+            return self.index.choose(request)
         self._filter_and_weigh(request)
         return self._choose_among(u)
 

@@ -82,9 +82,11 @@ cdef class FleetState:
     cdef amount_t[::1] _request              # scratch: the request being read
 
     # Change log for derived indexes (placement): every change of a host's free or capacity
-    # appends the host to a ring of _change_mask + 1 slots (a power of two >= n_hosts). An
-    # index that has read up to position p re-reads hosts from p to n_changes, or rebuilds
-    # itself when more than the ring holds have gone by. Not part of the fleet's meaning.
+    # appends an entry to a ring of _change_mask + 1 slots (a power of two >= n_hosts): the
+    # host after an allocation (its free capacity only went down), -1 - host after any other
+    # change. An index that has read up to position p re-reads hosts from p to n_changes, or
+    # rebuilds itself when more than the ring holds have gone by. Not part of the fleet's
+    # meaning.
     cdef index_t[::1] _changed_hosts
     cdef Py_ssize_t _change_mask
     cdef readonly long long n_changes
@@ -103,6 +105,25 @@ cdef class FleetState:
     cdef void uncommit(self, index_t vm) noexcept nogil
     cdef void _give_back(self, index_t vm) noexcept nogil
     cdef void note_change(self, index_t host) noexcept nogil
+    cdef void note_allocation(self, index_t host) noexcept nogil
     cdef void _recompute_free(self, Py_ssize_t first, Py_ssize_t stop) noexcept nogil
     cdef void _recompute_unit_bounds(self) noexcept nogil
     cdef void _fit_mask(self, const amount_t* request, unsigned char* mask) noexcept nogil
+
+
+cdef inline bint asked_fits(FleetState fleet, Py_ssize_t host, const amount_t* request,
+                            const Py_ssize_t* asked, Py_ssize_t n_asked,
+                            bint units_everywhere) noexcept nogil:
+    """Placement's fit rule for `host`, for a request whose classes with amount > 0 are the
+    n_asked in `asked`. When the request passes the unit rules on every host (the usual case,
+    see _min_unit_max), only free capacity needs checking."""
+    cdef Py_ssize_t i, r
+    cdef const amount_t* free = &fleet._free[host, 0]
+    if units_everywhere:
+        for i in range(n_asked):
+            r = asked[i]
+            if request[r] > free[r]:
+                return False
+        return True
+    return row_fits(request, free, &fleet._min_unit[host, 0], &fleet._max_unit[host, 0],
+                    &fleet._step_size[host, 0], fleet.n_resources)

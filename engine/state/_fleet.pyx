@@ -316,7 +316,7 @@ cdef class FleetState:
             self._free[host, r] -= request[r]
             self._tenant_used[tenant, r] += request[r]
         self._host_vm_count[host] += 1
-        self.note_change(host)
+        self.note_allocation(host)
         self.n_vms += 1
         return vm
 
@@ -363,6 +363,12 @@ cdef class FleetState:
         self.n_vms -= 1
 
     cdef void note_change(self, index_t host) noexcept nogil:
+        """Log any change of host's free capacity or inventory."""
+        self._changed_hosts[self.n_changes & self._change_mask] = -1 - host
+        self.n_changes += 1
+
+    cdef void note_allocation(self, index_t host) noexcept nogil:
+        """Log an allocation on host (its free capacity went down, its capacity is the same)."""
         self._changed_hosts[self.n_changes & self._change_mask] = host
         self.n_changes += 1
 
@@ -633,8 +639,7 @@ cdef class FleetState:
             self._min_unit[h, resource] = min_v[i]
             self._max_unit[h, resource] = max_v[i]
             self._step_size[h, resource] = step_v[i]
-            self._free[h, resource] = capacity_of(total_v[i], reserved_v[i], ratio_v[i]) \
-                - self._used[h, resource]
+            self._recompute_free(h, h + 1)     # (NO_ROOM on a host that does not admit)
             self.note_change(<index_t>h)
         self._recompute_unit_bounds()
         self.inventory_version += 1

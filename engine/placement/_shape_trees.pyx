@@ -1,0 +1,667 @@
+# cython: language_level=3
+"""ShapeTrees: best_fit, worst_fit and dot_product decisions that stay O(log hosts) under churn.
+
+Fleets have few host shapes (capacity vectors). Within one shape every policy's score is a
+function of the host's free vector alone, and best_fit's and worst_fit's are its free score
+(engine/_fixed_point.pxd: host_free_score, the "key") minus a constant of the shape and the
+request. So the hosts of each shape are kept in a treap ordered by (key, host index), each node
+holding the most free capacity per class and the lowest host index of its subtree:
+
+- best_fit is the first host in that order that fits: an in-order search that skips every
+  subtree whose most free capacity of some asked class is below the request. Ties go to the
+  lowest index because the order breaks equal keys by index.
+- worst_fit is the last fitting host's key K (the mirror search), then the first fitting host
+  with key K (the lowest index among equal scores).
+- dot_product is a branch and bound from the high keys down: a subtree is skipped when the
+  score of its most free capacity per class (the score grows with free capacity) cannot beat
+  the best host found, or ties it with no lower host index.
+
+Across shapes the best (score, host) wins; a shape's search stops at the keys that cannot beat
+the best so far. A treap node is the host itself, so the index costs a few words per host; its
+priorities are a hash of the host index, so its form depends only on the fleet's state, never
+on the order of events. Cost per allocation or release: one treap erase and insert,
+O(log hosts). Why not bounds over hosts in index order: once churn leaves holes everywhere,
+every subtree of an index-ordered tree holds both nearly full hosts and holes, and its bounds
+prune nothing; ordered by key, a subtree's hosts are alike.
+"""
+
+import numpy as np
+
+from libc.stdint cimport INT64_MAX, INT64_MIN
+
+from vmsched.engine.placement._fixed_point cimport (
+    dot_term_by_inverse,
+    host_free_score,
+    int128,
+    request_score,
+)
+from vmsched.engine.state._fleet cimport FleetState, asked_fits
+from vmsched.engine._types cimport amount_t, index_t
+
+from vmsched.engine import dtypes
+
+cdef extern from *:
+    """
+    static inline unsigned long long vmsched_treap_priority(long long host) {
+        /* splitmix64 of the host index: distinct hosts get distinct priorities. */
+        unsigned long long z = (unsigned long long)host * 0x9E3779B97F4A7C15ULL
+                               + 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    """
+    unsigned long long priority "vmsched_treap_priority"(long long host) nogil
+    void prefetch "__builtin_prefetch"(const void* address) nogil
+
+cdef Py_ssize_t NO_BEST = INT64_MAX
+
+# Word offsets in a host's record (see _shape_trees.pxd).
+cdef enum:
+    KEY = 0
+    LINKS = 1    # two index_t: left, right
+    INFO = 2     # two index_t: min_host, shape | DIRTY
+    FREE = 3     # n_resources amounts: max_free
+    DIRTY = 1 << 16
+
+
+cdef class ShapeTrees:
+    """Per-shape treaps over the hosts of `fleet`, ordered by free score (best_fit, worst_fit)
+    or, by_space, by free vector (dot_product); call rebuild() before use."""
+
+    def __init__(self, FleetState fleet, bint by_space=False):
+        self.fleet = fleet
+        self.by_space = by_space
+        self.n_resources = fleet.n_resources
+        self._stride = FREE + self.n_resources
+        self._nodes = np.zeros(max(fleet.n_hosts, 1) * self._stride, dtypes.AMOUNT)
+        self._base = &self._nodes[0]
+        self._root = np.full(MAX_SHAPES, -1, dtypes.INDEX)
+        self._capacity = np.zeros((MAX_SHAPES, self.n_resources), dtypes.AMOUNT)
+        self._inverse = np.zeros((MAX_SHAPES, self.n_resources), np.float64)
+        self._part = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._quantised = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._dirty = np.zeros(MAX_DIRTY, dtypes.INDEX)
+        self._dirty_key = np.zeros(MAX_DIRTY, dtypes.AMOUNT)
+
+    cdef amount_t* _record(self, Py_ssize_t node) noexcept nogil:
+        return self._base + node * self._stride
+
+    cdef void _prefetch_children(self, Py_ssize_t node) noexcept nogil:
+        """Ask the cache for node's children's records (a walk is bound by memory latency)."""
+        cdef index_t* links = self._links(node)
+        if links[0] >= 0:
+            prefetch(self._record(links[0]))
+        if links[1] >= 0:
+            prefetch(self._record(links[1]))
+
+    cdef index_t* _links(self, Py_ssize_t node) noexcept nogil:
+        """[left, right] of node."""
+        return <index_t*>(self._base + node * self._stride + LINKS)
+
+    cdef amount_t _key(self, Py_ssize_t node) noexcept nogil:
+        return self._base[node * self._stride + KEY]
+
+    cdef Py_ssize_t _shape(self, Py_ssize_t node) noexcept nogil:
+        return (<index_t*>(self._base + node * self._stride + INFO))[1] & (DIRTY - 1)
+
+    cdef bint _is_dirty(self, Py_ssize_t node) noexcept nogil:
+        return ((<index_t*>(self._base + node * self._stride + INFO))[1] & DIRTY) != 0
+
+    # ------------------------------------------------------------ maintenance
+
+    cdef bint rebuild(self) except -1:
+        """Rebuild every treap from the fleet (needs the GIL); False, leaving the trees unusable,
+        when the fleet has more than MAX_SHAPES shapes."""
+        cdef Py_ssize_t n = self.fleet.n_hosts, h, i, j, top, x, last, s
+        capacity = np.asarray(self.fleet._free) + np.asarray(self.fleet._used)
+        shapes, inverse = np.unique(capacity, axis=0, return_inverse=True)
+        if len(shapes) > MAX_SHAPES:
+            self.n_shapes = 0
+            return False
+        self.n_shapes = len(shapes)
+        self.n_dirty = 0
+        np.asarray(self._capacity)[:self.n_shapes] = shapes
+        with np.errstate(divide="ignore"):
+            np.asarray(self._inverse)[:self.n_shapes] = np.where(shapes > 0, 1.0 / shapes, 0.0)
+        np.asarray(self._root)[:] = -1
+        cdef const index_t[::1] shape_of = inverse.reshape(-1).astype(dtypes.INDEX)
+        keys = np.empty(n, dtypes.AMOUNT)
+        cdef amount_t[::1] key = keys
+        with nogil:
+            for h in range(n):
+                key[h] = self._order_key(h, shape_of[h])
+                self._record(h)[KEY] = key[h]
+                (<index_t*>(self._record(h) + INFO))[1] = shape_of[h]
+        cdef Py_ssize_t[::1] order = np.lexsort(
+            (np.arange(n), keys, np.asarray(shape_of))).astype(np.intp)
+        cdef Py_ssize_t[::1] stack = np.empty(max(n, 1), np.intp)
+        with nogil:
+            # Each shape's hosts in (key, host) order make a Cartesian tree on priorities.
+            i = 0
+            while i < n:
+                s = shape_of[order[i]]
+                top = 0
+                j = i
+                while j < n and shape_of[order[j]] == s:
+                    x = order[j]
+                    self._links(x)[1] = -1
+                    last = -1
+                    while top > 0 and priority(stack[top - 1]) < priority(x):
+                        top -= 1
+                        last = stack[top]
+                    self._links(x)[0] = <index_t>last
+                    if top > 0:
+                        self._links(stack[top - 1])[1] = <index_t>x
+                    stack[top] = x
+                    top += 1
+                    j += 1
+                self._root[s] = <index_t>self._pull_all(stack[0])
+                i = j
+        return True
+
+    cdef Py_ssize_t _shape_of(self, index_t host) noexcept nogil:
+        """The shape of host's capacity now (added if new), or -1 when the table is full."""
+        cdef Py_ssize_t s, r, k, n_res = self.n_resources
+        cdef const amount_t* free = &self.fleet._free[host, 0]
+        cdef const amount_t* used = &self.fleet._used[host, 0]
+        for k in range(-1, self.n_shapes):      # its current shape first: the usual answer
+            s = self._shape(host) if k < 0 else k
+            for r in range(n_res):
+                if self._capacity[s, r] != free[r] + used[r]:
+                    break
+            else:
+                return s
+        if self.n_shapes == MAX_SHAPES:
+            return -1
+        s = self.n_shapes
+        for r in range(n_res):
+            self._capacity[s, r] = free[r] + used[r]
+            self._inverse[s, r] = 1.0 / self._capacity[s, r] if self._capacity[s, r] > 0 else 0.0
+        self._root[s] = -1
+        self.n_shapes += 1
+        return s
+
+    cdef amount_t _order_key(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil:
+        """The host's place in its treap: host_free_score; or, by space, the Morton code of its
+        free fraction per class with capacity (each quantised to 63 // classes bits), so that
+        hosts with alike free vectors are near and a subtree's most free capacity per class
+        bounds its scores tightly. (Only the order depends on it; decisions stay exact.)"""
+        cdef const amount_t* free = &self.fleet._free[host, 0]
+        cdef Py_ssize_t r, n_dims = 0, bits, b
+        cdef amount_t capacity, amount, code = 0
+        if not self.by_space:
+            return host_free_score(free, &self.fleet._used[host, 0], self.n_resources)
+        for r in range(self.n_resources):
+            if self._capacity[shape, r] > 0:
+                n_dims += 1
+        if n_dims == 0:
+            return 0
+        bits = min(63 // n_dims, 32)
+        for r in range(self.n_resources):
+            capacity = self._capacity[shape, r]
+            if capacity > 0:
+                amount = min(max(free[r], 0), capacity)
+                self._quantised[r] = <amount_t>(
+                    (<int128>amount * ((<amount_t>1 << bits) - 1)) / capacity)
+        for b in range(bits - 1, -1, -1):
+            for r in range(self.n_resources):
+                if self._capacity[shape, r] > 0:
+                    code = (code << 1) | ((self._quantised[r] >> b) & 1)
+        return code
+
+    cdef bint update(self, index_t host, bint allocation) noexcept nogil:
+        """Follow a change of host's free capacity (`allocation`: it only went down) or
+        inventory; False (nothing changed) when its new capacity would be one shape too many."""
+        cdef Py_ssize_t i, shape = self._shape(host)
+        if allocation:                        # capacity unchanged: stays dirty until a flush
+            for i in range(self.n_dirty):
+                if self._dirty[i] == host:
+                    self._dirty_key[i] = self._order_key(host, shape)
+                    return True
+            if self.n_dirty == MAX_DIRTY:
+                self.flush()
+            (<index_t*>(self._record(host) + INFO))[1] |= DIRTY
+            self._dirty[self.n_dirty] = host
+            self._dirty_key[self.n_dirty] = self._order_key(host, shape)
+            self.n_dirty += 1
+            return True
+        shape = self._shape_of(host)
+        if shape < 0:
+            return False
+        if self._is_dirty(host):
+            for i in range(self.n_dirty):
+                if self._dirty[i] == host:
+                    self.n_dirty -= 1
+                    self._dirty[i] = self._dirty[self.n_dirty]
+                    self._dirty_key[i] = self._dirty_key[self.n_dirty]
+                    break
+        self._place(host, shape, self._order_key(host, shape))
+        return True
+
+    cdef void flush(self) noexcept nogil:
+        """Move every dirty host to its place."""
+        cdef Py_ssize_t i
+        for i in range(self.n_dirty):
+            self._place(self._dirty[i], self._shape(self._dirty[i]), self._dirty_key[i])
+        self.n_dirty = 0
+
+    cdef void _place(self, index_t host, Py_ssize_t shape, amount_t key) noexcept nogil:
+        """Move host (clean after) from where it is to `key` in the treap of `shape`. A dirty
+        host's ancestors may still count its free capacity of before its allocations, and an
+        update stops where summaries stop changing: its path is recomputed all the way up."""
+        cdef index_t* info = <index_t*>(self._record(host) + INFO)
+        cdef Py_ssize_t old = self._shape(host)
+        cdef bint changed = False, dirty = self._is_dirty(host)
+        info[1] = <index_t>shape                # (clean)
+        if shape == old and key == self._key(host):
+            self._touch(self._root[old], host, dirty)
+            return
+        self._root[old] = <index_t>self._erase(self._root[old], host, &changed, dirty)
+        self._record(host)[KEY] = key
+        self._links(host)[0] = self._links(host)[1] = -1
+        self._pull(host)
+        self._root[shape] = <index_t>self._insert(self._root[shape], host, &changed)
+
+    cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+        """(key, host) of a < that of b: the treaps' order."""
+        cdef amount_t key_a = self._key(a), key_b = self._key(b)
+        return key_a < key_b or (key_a == key_b and a < b)
+
+    cdef bint _pull(self, Py_ssize_t node) noexcept nogil:
+        """Recompute node's summaries from its own free capacity and its children's; True if
+        they changed."""
+        cdef amount_t* record = self._record(node)
+        cdef index_t* links = <index_t*>(record + LINKS)
+        cdef index_t* info = <index_t*>(record + INFO)
+        cdef const amount_t* own = &self.fleet._free[node, 0]
+        cdef amount_t* left = self._record(links[0]) if links[0] >= 0 else NULL
+        cdef amount_t* right = self._record(links[1]) if links[1] >= 0 else NULL
+        cdef Py_ssize_t r
+        cdef amount_t most
+        cdef index_t lowest = <index_t>node
+        cdef bint changed = False
+        for r in range(self.n_resources):
+            most = own[r]
+            if left != NULL:
+                most = max(most, left[FREE + r])
+            if right != NULL:
+                most = max(most, right[FREE + r])
+            changed |= most != record[FREE + r]
+            record[FREE + r] = most
+        if left != NULL:
+            lowest = min(lowest, (<index_t*>(left + INFO))[0])
+        if right != NULL:
+            lowest = min(lowest, (<index_t*>(right + INFO))[0])
+        changed |= lowest != info[0]
+        info[0] = lowest
+        return changed
+
+    cdef bint _absorb(self, Py_ssize_t node, Py_ssize_t other) noexcept nogil:
+        """Widen node's summaries by those of `other`, now in its subtree; True if they
+        changed."""
+        cdef amount_t* record = self._record(node)
+        cdef amount_t* added = self._record(other)
+        cdef index_t* info = <index_t*>(record + INFO)
+        cdef index_t lowest = (<index_t*>(added + INFO))[0]
+        cdef Py_ssize_t r
+        cdef bint changed = False
+        for r in range(self.n_resources):
+            if added[FREE + r] > record[FREE + r]:
+                record[FREE + r] = added[FREE + r]
+                changed = True
+        if lowest < info[0]:
+            info[0] = lowest
+            changed = True
+        return changed
+
+    cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil:
+        if node >= 0:
+            self._pull_all(self._links(node)[0])
+            self._pull_all(self._links(node)[1])
+            self._pull(node)
+        return node
+
+    cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil:
+        """Insert the lone node (summaries pulled) into tree; returns the new root. Summaries
+        above are widened only while they change."""
+        cdef Py_ssize_t below, above
+        cdef index_t* links
+        if tree < 0:
+            changed[0] = True
+            return node
+        if priority(node) > priority(tree):
+            self._split(tree, node, &below, &above)
+            links = self._links(node)
+            links[0], links[1] = <index_t>below, <index_t>above
+            self._pull(node)
+            changed[0] = True
+            return node
+        links = self._links(tree)
+        if self._before(node, tree):
+            links[0] = <index_t>self._insert(links[0], node, changed)
+        else:
+            links[1] = <index_t>self._insert(links[1], node, changed)
+        if changed[0]:
+            changed[0] = self._absorb(tree, node)
+        return tree
+
+    cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
+                     Py_ssize_t* above) noexcept nogil:
+        """Cut tree into the nodes before `node` and the rest."""
+        cdef Py_ssize_t low, high
+        cdef index_t* links
+        if tree < 0:
+            below[0] = above[0] = -1
+            return
+        links = self._links(tree)
+        if self._before(tree, node):
+            self._split(links[1], node, &low, &high)
+            links[1] = <index_t>low
+            self._pull(tree)
+            below[0], above[0] = tree, high
+        else:
+            self._split(links[0], node, &low, &high)
+            links[0] = <index_t>high
+            self._pull(tree)
+            below[0], above[0] = low, tree
+
+    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed,
+                           bint all_the_way) noexcept nogil:
+        """Remove node (at its stored key) from tree; returns the new root. Summaries above
+        are recomputed while they change (or all_the_way)."""
+        cdef index_t* links = self._links(tree)
+        if tree == node:
+            changed[0] = True
+            return self._merge(links[0], links[1])
+        if self._before(node, tree):
+            links[0] = <index_t>self._erase(links[0], node, changed, all_the_way)
+        else:
+            links[1] = <index_t>self._erase(links[1], node, changed, all_the_way)
+        if changed[0]:
+            changed[0] = self._pull(tree) or all_the_way
+        return tree
+
+    cdef Py_ssize_t _merge(self, Py_ssize_t below, Py_ssize_t above) noexcept nogil:
+        """Join two treaps, every node of `below` before every node of `above`."""
+        cdef index_t* links
+        if below < 0:
+            return above
+        if above < 0:
+            return below
+        if priority(below) > priority(above):
+            links = self._links(below)
+            links[1] = <index_t>self._merge(links[1], above)
+            self._pull(below)
+            return below
+        links = self._links(above)
+        links[0] = <index_t>self._merge(below, links[0])
+        self._pull(above)
+        return above
+
+    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node, bint all_the_way) noexcept nogil:
+        """node's free capacity changed but not its key: refresh the summaries on the path
+        down to it, bottom up while they change (or all_the_way)."""
+        cdef index_t* links = self._links(tree)
+        if tree != node and not self._touch(links[0] if self._before(node, tree) else links[1],
+                                            node, all_the_way):
+            return False
+        return self._pull(tree) or all_the_way
+
+    # ------------------------------------------------------------ decisions
+
+    cdef void _begin(self, const amount_t* request, const Py_ssize_t* asked,
+                     Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
+        self._request, self._asked, self._n_asked = request, asked, n_asked
+        self._units_everywhere = units_everywhere
+
+    cdef bint _hopeless(self, Py_ssize_t node) noexcept nogil:
+        """No host in node's subtree has enough free capacity of some asked class."""
+        cdef const amount_t* max_free = self._record(node) + FREE
+        cdef Py_ssize_t i, r
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            if max_free[r] < self._request[r]:
+                return True
+        return False
+
+    cdef bint _fits(self, Py_ssize_t host) noexcept nogil:
+        """Whether host fits the request (a dirty host is checked on its own, not here)."""
+        return not self._is_dirty(host) and asked_fits(self.fleet, host, self._request, self._asked, self._n_asked,
+                          self._units_everywhere)
+
+    cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil:
+        """sum over asked classes of request_score(amount, the shape's capacity)."""
+        cdef Py_ssize_t i, r
+        cdef amount_t total = 0
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            total += request_score(self._request[r], self._capacity[shape, r])
+        return total
+
+    cdef Py_ssize_t _first_fitting(self, Py_ssize_t tree, amount_t low_key,
+                                   amount_t high_key) noexcept nogil:
+        """The first host of tree in (key, host) order with low_key <= key <= high_key that
+        fits, or -1."""
+        cdef Py_ssize_t node = tree, found
+        cdef amount_t key
+        while node >= 0:
+            self.nodes_visited += 1
+            self._prefetch_children(node)
+            if self._hopeless(node):
+                return -1
+            key = self._key(node)
+            if key < low_key:                  # node and its left subtree are below low_key
+                node = self._links(node)[1]
+                continue
+            found = self._first_fitting(self._links(node)[0], low_key, high_key)
+            if found >= 0:
+                return found
+            if key > high_key:                 # so is everything after it
+                return -1
+            if self._fits(node):
+                return node
+            node = self._links(node)[1]
+        return -1
+
+    cdef Py_ssize_t _last_fitting(self, Py_ssize_t tree, amount_t low_key) noexcept nogil:
+        """The last host of tree in (key, host) order with key >= low_key that fits, or -1."""
+        cdef Py_ssize_t node = tree, found
+        while node >= 0:
+            self.nodes_visited += 1
+            self._prefetch_children(node)
+            if self._hopeless(node):
+                return -1
+            if self._key(node) < low_key:
+                node = self._links(node)[1]
+                continue
+            found = self._last_fitting(self._links(node)[1], low_key)
+            if found >= 0:
+                return found
+            if self._fits(node):
+                return node
+            node = self._links(node)[0]
+        return -1
+
+    cdef index_t best_fit(self, const amount_t* request, const Py_ssize_t* asked,
+                          Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
+        """The fitting host with the least (key - request score, host), or -1."""
+        cdef Py_ssize_t s, i, host, best_host = NO_BEST
+        cdef amount_t asked_score, cost, best_cost = INT64_MAX, high
+        self._begin(request, asked, n_asked, units_everywhere)
+        for s in range(self.n_shapes):
+            if self._root[s] < 0 or self._hopeless(self._root[s]):
+                continue
+            asked_score = self._shape_request_score(s)
+            # The dirty hosts first: in a fill they are the likely answer, and they bound the
+            # search.
+            for i in range(self.n_dirty):
+                host = self._dirty[i]
+                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
+                                                         n_asked, units_everywhere):
+                    cost = self._dirty_key[i] - asked_score
+                    if cost < best_cost or (cost == best_cost and host < best_host):
+                        best_cost, best_host = cost, host
+            high = INT64_MAX if best_cost == INT64_MAX else best_cost + asked_score
+            host = self._first_fitting(self._root[s], INT64_MIN, high)
+            if host >= 0:
+                cost = self._key(host) - asked_score
+                if cost < best_cost or (cost == best_cost and host < best_host):
+                    best_cost, best_host = cost, host
+        return -1 if best_host == NO_BEST else <index_t>best_host
+
+    cdef index_t worst_fit(self, const amount_t* request, const Py_ssize_t* asked,
+                           Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
+        """The fitting host with the least (request score - key, host), or -1."""
+        cdef Py_ssize_t s, i, host, best_host = NO_BEST
+        cdef amount_t asked_score, cost, best_cost = INT64_MAX, low, key
+        self._begin(request, asked, n_asked, units_everywhere)
+        for s in range(self.n_shapes):
+            if self._root[s] < 0 or self._hopeless(self._root[s]):
+                continue
+            asked_score = self._shape_request_score(s)
+            for i in range(self.n_dirty):      # (first, as in best_fit)
+                host = self._dirty[i]
+                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
+                                                         n_asked, units_everywhere):
+                    cost = asked_score - self._dirty_key[i]
+                    if cost < best_cost or (cost == best_cost and host < best_host):
+                        best_cost, best_host = cost, host
+            low = INT64_MIN if best_cost == INT64_MAX else asked_score - best_cost
+            host = self._last_fitting(self._root[s], low)
+            if host >= 0:
+                # The lowest index among the fitting hosts with that key.
+                key = self._key(host)
+                host = self._first_fitting(self._root[s], key, key)
+                cost = asked_score - key
+                if cost < best_cost or (cost == best_cost and host < best_host):
+                    best_cost, best_host = cost, host
+        return -1 if best_host == NO_BEST else <index_t>best_host
+
+    cdef amount_t _dot_bound(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil:
+        """An upper bound of dot_product_score over node's subtree (the score grows with free
+        capacity: that of its most free capacity per class), or -1 if no host there fits."""
+        cdef const amount_t* max_free
+        cdef Py_ssize_t i, r
+        cdef amount_t bound = 0
+        if node < 0 or self._hopeless(node):
+            return -1
+        max_free = self._record(node) + FREE
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            bound += dot_term_by_inverse(self._part[r], max_free[r], self._capacity[shape, r],
+                                         self._inverse[shape, r])
+        return bound
+
+    cdef amount_t _dot_score(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil:
+        """dot_product_score of a host of `shape` (self._part set for that shape)."""
+        cdef Py_ssize_t i, r
+        cdef amount_t score = 0
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            score += dot_term_by_inverse(self._part[r], self.fleet._free[host, r],
+                                         self._capacity[shape, r], self._inverse[shape, r])
+        return score
+
+    cdef bint _worth(self, Py_ssize_t node, amount_t bound) noexcept nogil:
+        """Whether a subtree of that bound could hold a host better than the best so far."""
+        return bound >= 0 and (bound > self._best_score or (
+            bound == self._best_score and
+            (<index_t*>(self._record(node) + INFO))[0] < self._best_host))
+
+    cdef void _dot_search(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil:
+        """Branch and bound below node (worth searching), updating (_best_score, _best_host):
+        the node itself, then its children, the one of higher bound first (ties: the left,
+        lower keys and indices)."""
+        cdef Py_ssize_t first, second
+        cdef amount_t score, first_bound, second_bound
+        cdef index_t* links = self._links(node)
+        self.nodes_visited += 1
+        self._prefetch_children(node)
+        if self._fits(node):
+            score = self._dot_score(node, shape)
+            if score > self._best_score or (score == self._best_score and node < self._best_host):
+                self._best_score, self._best_host = score, node
+        first, second = links[0], links[1]
+        first_bound = self._dot_bound(first, shape)
+        second_bound = self._dot_bound(second, shape)
+        if second_bound > first_bound:
+            first, second = second, first
+            first_bound, second_bound = second_bound, first_bound
+        if self._worth(first, first_bound):
+            self._dot_search(first, shape)
+        if self._worth(second, second_bound):
+            self._dot_search(second, shape)
+
+    cdef index_t dot_product(self, const amount_t* request, const Py_ssize_t* asked,
+                             Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
+        """The fitting host with the greatest (dot_product_score, -host), or -1."""
+        cdef Py_ssize_t s, i, r, root, host
+        cdef amount_t score
+        self._begin(request, asked, n_asked, units_everywhere)
+        self._best_score, self._best_host = -1, NO_BEST
+        for s in range(self.n_shapes):
+            root = self._root[s]
+            if root < 0 or self._hopeless(root):
+                continue
+            for i in range(n_asked):
+                r = asked[i]
+                self._part[r] = request_score(request[r], self._capacity[s, r])
+            for i in range(self.n_dirty):      # (first, as in best_fit)
+                host = self._dirty[i]
+                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
+                                                         n_asked, units_everywhere):
+                    score = self._dot_score(host, s)
+                    if score > self._best_score or (score == self._best_score
+                                                    and host < self._best_host):
+                        self._best_score, self._best_host = score, host
+            if self._worth(root, self._dot_bound(root, s)):
+                self._dot_search(root, s)
+        return -1 if self._best_host == NO_BEST else <index_t>self._best_host
+
+    # ------------------------------------------------------------ Python access (tests)
+
+    def nbytes(self):
+        """Bytes of the treaps' state."""
+        arrays = [self._nodes, self._root, self._capacity, self._inverse, self._part,
+                  self._quantised, self._dirty, self._dirty_key]
+        return sum(np.asarray(a).nbytes for a in arrays)
+
+    def check(self):
+        """Check every invariant from scratch (tests), after moving the dirty hosts to their
+        place: raises AssertionError if broken."""
+        self.flush()
+        free, used = np.asarray(self.fleet._free), np.asarray(self.fleet._used)
+        capacity = np.asarray(self._capacity)
+        n = self.fleet.n_hosts
+        records = np.asarray(self._nodes)[:n * self._stride].reshape(n, self._stride)
+        key = records[:, KEY]
+        links = np.ascontiguousarray(records[:, LINKS]).view(dtypes.INDEX).reshape(n, 2)
+        info = np.ascontiguousarray(records[:, INFO]).view(dtypes.INDEX).reshape(n, 2)
+        assert (info[:, 1] & DIRTY == 0).all(), "a dirty host after flush"
+        max_free = records[:, FREE:]
+        seen = np.zeros(n, bool)
+        for h in range(n):
+            assert (capacity[info[h, 1]] == free[h] + used[h]).all(), f"host {h}: stale shape"
+            assert key[h] == self._order_key(h, info[h, 1]), f"host {h}: stale key"
+
+        def walk(node, s):
+            """In-order (key, host) list of node's subtree, checking heap and summaries."""
+            if node < 0:
+                return []
+            assert not seen[node] and info[node, 1] == s, f"host {node} in the wrong treap"
+            seen[node] = True
+            below, above = walk(links[node, 0], s), walk(links[node, 1], s)
+            for child in links[node]:
+                assert child < 0 or priority(child) < priority(node), "heap order broken"
+            members = below + [node] + above
+            assert (max_free[node] == free[members].max(axis=0)).all(), \
+                f"host {node}: stale max_free"
+            assert info[node, 0] == min(members), f"host {node}: stale min_host"
+            return members
+
+        for s in range(self.n_shapes):
+            members = walk(self._root[s], s)
+            order = sorted(members, key=lambda h: (key[h], h))
+            assert members == order, f"shape {s}: treap out of (key, host) order"
+        assert seen.all(), "a host is in no treap"

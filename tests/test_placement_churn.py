@@ -1,0 +1,105 @@
+"""Placement under churn: long random arrive / depart sequences that fragment the fleet, with
+ratio changes and hosts that stop and start admitting, decided by each fast policy and by the
+reference; the index's invariants are checked along the way.
+
+Two kinds of fleet: a few host shapes (the indexed per-shape treaps), and around 64 distinct
+shapes, where ratio changes push a fleet past the treaps' limit mid-run (the score bounds
+take over)."""
+
+import numpy as np
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from vmsched import Fleet, Placer, errors
+from vmsched.placement.policy import FAST_POLICIES, POLICIES
+from vmsched.reference import ReferenceFleet
+from vmsched.reference.placement import ReferencePlacer
+
+RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
+
+
+@st.composite
+def churned_fleets(draw):
+    """A fleet of a few shapes (2-40 hosts); of 66-70 distinct shapes (score bounds from the
+    start); or of 61 shapes over 66 hosts, where ratio changes on the 6 alike hosts cross the
+    limit of 64 mid-run (and fill the treaps' shape table, which then rebuilds)."""
+    n_resources = draw(st.sampled_from([2, 3]))
+    kind = draw(st.sampled_from(["few shapes", "many shapes", "crossing the limit"]))
+    event(f"fleet: {kind}")
+    if kind == "few shapes":
+        n_hosts = draw(st.integers(2, 40))
+        shapes = [[draw(st.integers(8, 32)), draw(st.integers(32, 128)), draw(st.integers(0, 200))]
+                  for _ in range(draw(st.integers(1, 3)))]
+        total = np.array([shapes[draw(st.integers(0, len(shapes) - 1))]
+                          for _ in range(n_hosts)], np.int64)
+    else:
+        n_hosts = draw(st.integers(66, 70)) if kind == "many shapes" else 66
+        distinct = n_hosts if kind == "many shapes" else 60
+        total = np.array([[16, 64 + min(h, distinct), 100] for h in range(n_hosts)], np.int64)
+    ratios = np.ones((n_hosts, 3))
+    ratios[:, 0] = draw(st.sampled_from([1.0, 2.0, 4.0]))
+    return Fleet(total[:, :n_resources], resources=RESOURCES[:n_resources],
+                 allocation_ratio=ratios[:, :n_resources])
+
+
+@st.composite
+def churn(draw, n_hosts, n_resources):
+    """100-400 steps, mostly arrivals and departures of uniformly random running VMs."""
+    request = st.lists(st.integers(0, 12), min_size=n_resources, max_size=n_resources).map(
+        lambda amounts: [max(amounts[0], 1)] + amounts[1:])
+    # (ratio changes and drains favour the last hosts: the alike ones of a crossing fleet)
+    host = st.one_of(st.integers(0, n_hosts - 1), st.integers(max(n_hosts - 6, 0), n_hosts - 1))
+    step = st.one_of(
+        st.tuples(st.just("arrive"), request),
+        st.tuples(st.just("depart"), st.integers(0, 10 ** 6)),
+        st.tuples(st.just("arrive"), request),
+        st.tuples(st.just("depart"), st.integers(0, 10 ** 6)),
+        st.tuples(st.just("ratio"), host, st.sampled_from([0.5, 1.0, 1.5, 3.0, 5.0, 6.0])),
+        st.tuples(st.just("admit"), host, st.booleans()),
+    )
+    return draw(st.lists(step, min_size=100, max_size=400))
+
+
+@pytest.mark.parametrize("policy", FAST_POLICIES)
+@given(data=st.data())
+def test_fast_policy_under_churn_equals_the_reference(policy, data):
+    fleet = data.draw(churned_fleets())
+    steps = data.draw(churn(fleet.n_hosts, fleet.n_resources))
+    placer = Placer(fleet, policy)
+    reference = ReferencePlacer(ReferenceFleet.from_fleet(fleet), POLICIES[policy])
+    live, placed, departed, modes = [], 0, 0, set()
+    for k, step in enumerate(steps):
+        if step[0] == "arrive":
+            outcomes = []
+            for model in (placer, reference):
+                try:
+                    outcomes.append(("placed",) + tuple(model.place(step[1])))
+                except errors.NoValidHost as error:
+                    outcomes.append(("rejected",) + tuple(error.eliminated.values()))
+            assert outcomes[0] == outcomes[1], (k, step, outcomes)
+            if outcomes[0][0] == "placed":
+                live.append(outcomes[0][2])
+                placed += 1
+        elif step[0] == "depart" and live:
+            vm = live.pop(step[1] % len(live))
+            placer.release(vm)
+            reference.release(vm)
+            departed += 1
+        elif step[0] == "ratio":
+            fleet.set_inventory("VCPU", hosts=[step[1]], allocation_ratio=step[2])
+            reference.fleet.set_inventory(step[1], "VCPU", allocation_ratio=step[2])
+        elif step[0] == "admit":
+            fleet.set_admitting(np.array([step[1]], np.int32), step[2])
+            (reference.fleet.not_admitting.discard if step[2] else
+             reference.fleet.not_admitting.add)(step[1])
+        modes.add(placer.index.bounds)
+        if k % 97 == 0:
+            placer.index.check()
+    placer.index.check()
+    for mode in modes if policy != "first_fit" else ():
+        event(f"index: {'score bounds' if mode else 'shape treaps'} used")
+    if len(modes) == 2 and policy != "first_fit":
+        event("index: switched between the two")
+    event(f"departures {'>= 30' if departed >= 30 else '< 30'}")
+    assert placed > 0 or not live
