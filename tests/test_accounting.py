@@ -242,3 +242,16 @@ def test_engine_bytes_per_host_and_vm():
                     reason="only the debug-build pass of .ci/run sets VMSCHED_EXPECT_DEBUG=1")
 def test_debug_build_is_active():
     assert vmsched.DEBUG_BUILD
+
+
+def test_an_inventory_change_keeps_a_host_that_does_not_admit_closed():
+    """Changing a ratio on a host that does not admit (draining, down) must not reopen it."""
+    fleet = Fleet.uniform(2, vcpus=8, memory_mib=8192, disk_gib=0)
+    fleet.set_admitting(np.array([0], np.int32), False)
+    fleet.set_inventory("VCPU", hosts=[0], allocation_ratio=2.0)
+    assert not fleet.admitting[0]
+    with pytest.raises(errors.InsufficientCapacity):
+        fleet.allocate(0, (1, 512, 0))
+    assert vmsched.Placer(fleet, "first_fit").place((1, 512, 0)).host == 1
+    fleet.set_admitting(np.array([0], np.int32), True)
+    assert fleet.capacity[0, 0] == 16 and fleet.free[0, 0] == 16

@@ -9,7 +9,7 @@ from vmsched.engine._types cimport amount_t, index_t
 # Fleets with more distinct capacity vectors than this use FitIndex's score bounds instead.
 cdef enum:
     MAX_SHAPES = 64
-    MAX_DIRTY = 2        # hosts allocated on and not yet moved to their new place
+    MAX_DIRTY = 4        # hosts changed and not yet moved to their new place
 
 
 @cython.final
@@ -30,10 +30,11 @@ cdef class ShapeTrees:
     cdef amount_t[::1] _nodes
     cdef amount_t* _base
     cdef Py_ssize_t _stride
-    # Hosts allocated on since they were last placed in their treap ("dirty"): an allocation
-    # only lowers free capacity, so their stale summaries still bound the others' from above;
-    # decisions pass over them in the treaps and check them one by one. A fill that keeps
-    # allocating on the same host (best_fit) moves it once, not once per VM.
+    # Hosts whose free capacity changed since they were last placed in their treap ("dirty"):
+    # decisions pass over them in the treaps and check them one by one, so their stale keys
+    # and summaries mislead no decision (the summaries still bound every other host's free
+    # capacity). A fill that keeps allocating on the same host (best_fit) moves it once, not
+    # once per VM; a departure then an arrival on one host move it once.
     cdef index_t[::1] _dirty
     cdef amount_t[::1] _dirty_key            # their _order_key now
     cdef Py_ssize_t n_dirty
@@ -73,6 +74,7 @@ cdef class ShapeTrees:
     cdef amount_t _order_key(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
     cdef void _begin(self, const amount_t* request, const Py_ssize_t* asked,
                      Py_ssize_t n_asked, bint units_everywhere) noexcept nogil
+    cdef bint _in_play(self, Py_ssize_t shape) noexcept nogil
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil

@@ -211,10 +211,16 @@ cdef class ShapeTrees:
         return code
 
     cdef bint update(self, index_t host, bint allocation) noexcept nogil:
-        """Follow a change of host's free capacity (`allocation`: it only went down) or
-        inventory; False (nothing changed) when its new capacity would be one shape too many."""
+        """Follow a change of host's free capacity or inventory (`allocation`: an allocation,
+        so its capacity is the same); False (nothing changed) when its new capacity would be
+        one shape too many. A host whose shape stays is only marked dirty; one that changes
+        shape moves to its new treap at once."""
         cdef Py_ssize_t i, shape = self._shape(host)
-        if allocation:                        # capacity unchanged: stays dirty until a flush
+        if not allocation:
+            shape = self._shape_of(host)
+            if shape < 0:
+                return False
+        if shape == self._shape(host):        # stays dirty until a flush
             for i in range(self.n_dirty):
                 if self._dirty[i] == host:
                     self._dirty_key[i] = self._order_key(host, shape)
@@ -226,9 +232,6 @@ cdef class ShapeTrees:
             self._dirty_key[self.n_dirty] = self._order_key(host, shape)
             self.n_dirty += 1
             return True
-        shape = self._shape_of(host)
-        if shape < 0:
-            return False
         if self._is_dirty(host):
             for i in range(self.n_dirty):
                 if self._dirty[i] == host:
@@ -338,6 +341,7 @@ cdef class ShapeTrees:
             changed[0] = True
             return node
         links = self._links(tree)
+        self._prefetch_children(tree)
         if self._before(node, tree):
             links[0] = <index_t>self._insert(links[0], node, changed)
         else:
@@ -371,6 +375,7 @@ cdef class ShapeTrees:
         """Remove node (at its stored key) from tree; returns the new root. Summaries above
         are recomputed while they change (or all_the_way)."""
         cdef index_t* links = self._links(tree)
+        self._prefetch_children(tree)
         if tree == node:
             changed[0] = True
             return self._merge(links[0], links[1])
@@ -429,6 +434,20 @@ cdef class ShapeTrees:
         """Whether host fits the request (a dirty host is checked on its own, not here)."""
         return not self._is_dirty(host) and asked_fits(self.fleet, host, self._request, self._asked, self._n_asked,
                           self._units_everywhere)
+
+    cdef bint _in_play(self, Py_ssize_t shape) noexcept nogil:
+        """Whether a host of `shape` may fit: its treap's summaries say so, or a dirty host of
+        that shape fits (a dirty host's free capacity may be above what the summaries hold)."""
+        cdef Py_ssize_t i, host
+        if self._root[shape] >= 0 and not self._hopeless(self._root[shape]):
+            return True
+        for i in range(self.n_dirty):
+            host = self._dirty[i]
+            if self._shape(host) == shape and asked_fits(
+                    self.fleet, host, self._request, self._asked, self._n_asked,
+                    self._units_everywhere):
+                return True
+        return False
 
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil:
         """sum over asked classes of request_score(amount, the shape's capacity)."""
@@ -490,7 +509,7 @@ cdef class ShapeTrees:
         cdef amount_t asked_score, cost, best_cost = INT64_MAX, high
         self._begin(request, asked, n_asked, units_everywhere)
         for s in range(self.n_shapes):
-            if self._root[s] < 0 or self._hopeless(self._root[s]):
+            if not self._in_play(s):
                 continue
             asked_score = self._shape_request_score(s)
             # The dirty hosts first: in a fill they are the likely answer, and they bound the
@@ -517,7 +536,7 @@ cdef class ShapeTrees:
         cdef amount_t asked_score, cost, best_cost = INT64_MAX, low, key
         self._begin(request, asked, n_asked, units_everywhere)
         for s in range(self.n_shapes):
-            if self._root[s] < 0 or self._hopeless(self._root[s]):
+            if not self._in_play(s):
                 continue
             asked_score = self._shape_request_score(s)
             for i in range(self.n_dirty):      # (first, as in best_fit)
@@ -602,7 +621,7 @@ cdef class ShapeTrees:
         self._best_score, self._best_host = -1, NO_BEST
         for s in range(self.n_shapes):
             root = self._root[s]
-            if root < 0 or self._hopeless(root):
+            if not self._in_play(s):
                 continue
             for i in range(n_asked):
                 r = asked[i]
