@@ -6,7 +6,7 @@ The fleet: N identical hosts (64 pCPUs, 256 GiB, 4 TiB, Nova's ratios). The work
 Azure-shaped VMs (1-32 vCPUs, 0.75-8 GiB per vCPU) arriving at t = 0 until they ask for the
 fraction F of the fleet's memory, then --churn arrivals spread over a day, each at the moment
 a uniformly random running VM departs. Placement only (`Simulation(..., host_models=None)`).
---shapes gives every VM its own memory size in 256 MiB steps (thousands of distinct request
+--shapes gives every VM its own memory size in 128 MiB steps (thousands of distinct request
 shapes) instead of the flavour table's few dozen.
 
 Printed per policy: the fill's decisions per second (place_many), the churn's events
@@ -43,8 +43,8 @@ def churn_workload(n_hosts, n_churn, fill, distinct_shapes=False, seed=0):
     n_fill = int(fill * capacity_mib / mean_mib)
     requests = azure_like_requests(rng, n_fill + n_churn)
     if distinct_shapes:
-        per_vcpu = rng.integers(3, 33, size=len(requests)) * 256      # 0.75-8 GiB per vCPU
-        requests[:, 1] = requests[:, 0] * per_vcpu + rng.integers(0, 4, len(requests)) * 256
+        per_vcpu = rng.integers(6, 65, size=len(requests)) * 128      # 0.75-8 GiB per vCPU
+        requests[:, 1] = requests[:, 0] * per_vcpu + rng.integers(0, 8, len(requests)) * 128
     start = np.zeros(len(requests))
     end = np.full(len(requests), np.nan)
     times = np.sort(rng.uniform(1.0, DAY_S, n_churn))

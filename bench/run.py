@@ -287,7 +287,7 @@ def churn_section(quick):
     the flavour table's request shapes and with thousands of them."""
     import churn
 
-    args = ["--hosts", "10000", "--churn", "20000"] if quick else []
+    args = ["--hosts", "5000", "--churn", "10000"] if quick else []
     for extra in ([], ["--shapes"]):
         rates = churn.main(args + extra)
         reference = rates["first_fit"][1]

@@ -5,8 +5,8 @@ import pytest
 
 from churn import POLICIES, churn_workload, run_policy
 
-N_HOSTS = 10_000
-N_CHURN = 20_000
+N_HOSTS = 5_000
+N_CHURN = 10_000
 
 
 @pytest.fixture(scope="module")
