@@ -16,6 +16,7 @@ bytes per host.
 """
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -102,6 +103,8 @@ def main(argv=None):
         ratio = f"{churn / reference:5.2f}x first_fit" if reference else ""
         print(f"  {policy:<12} fill {fill / 1e6:6.2f} M decisions/s   churn {churn / 1e3:8.0f} "
               f"k events/s  {ratio}   rejected {rejected:,}   index {per_host:.1f} bytes/host")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS of this process {peak_mib:,.0f} MiB")
     return rates
 
 

@@ -162,8 +162,8 @@ cdef class FitIndex:
         cdef const amount_t* free = &self.fleet._free[0, 0]
         cdef const amount_t* used = &self.fleet._used[0, 0]
         cdef amount_t* max_free = &self._max_free[node, 0]
-        cdef amount_t* min_capacity = &self._min_capacity[node, 0]
-        cdef amount_t* max_capacity = &self._max_capacity[node, 0]
+        cdef amount_t* min_capacity
+        cdef amount_t* max_capacity
         cdef amount_t min_key = INT64_MAX, max_key = INT64_MIN
         for r in range(n_res):
             max_free[r] = NO_HOST
@@ -179,6 +179,8 @@ cdef class FitIndex:
         self._max_key[node] = max_key
         if not capacities:
             return
+        min_capacity = &self._min_capacity[node, 0]   # (these exist only with bounds)
+        max_capacity = &self._max_capacity[node, 0]
         for r in range(n_res):
             min_capacity[r] = NO_CAPACITY
             max_capacity[r] = 0
