@@ -48,8 +48,8 @@ cdef amount_t NO_HOST = INT64_MIN        # max free of a node without hosts (alw
 
 
 cdef class FitIndex:
-    """Index over `fleet` for first_fit and `policy` (a FastPolicy). block_size: hosts per leaf
-    (default 16)."""
+    """Index over `fleet` serving one fast policy (a FastPolicy). block_size: hosts per leaf of
+    the block tree (default 16)."""
 
     def __init__(self, FleetState fleet, int policy=BEST_FIT, Py_ssize_t block_size=16):
         if block_size < 1:

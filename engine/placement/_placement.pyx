@@ -23,7 +23,7 @@ import numpy as np
 from libc.math cimport fabs, sqrt
 from libc.stdint cimport INT64_MAX, uint64_t
 
-from vmsched.engine.placement._fit_index cimport FIRST_FIT, FastPolicy, FitIndex
+from vmsched.engine.placement._fit_index cimport FitIndex
 from vmsched.engine.placement._fixed_point cimport (
     dot_product_score,
     host_free_score,

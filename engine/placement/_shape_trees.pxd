@@ -75,6 +75,7 @@ cdef class ShapeTrees:
     cdef void _begin(self, const amount_t* request, const Py_ssize_t* asked,
                      Py_ssize_t n_asked, bint units_everywhere) noexcept nogil
     cdef bint _in_play(self, Py_ssize_t shape) noexcept nogil
+    cdef Py_ssize_t _dirty_fitting(self, Py_ssize_t i, Py_ssize_t shape) noexcept nogil
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil

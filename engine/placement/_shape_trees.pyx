@@ -12,17 +12,20 @@ holding the most free capacity per class and the lowest host index of its subtre
   lowest index because the order breaks equal keys by index.
 - worst_fit is the last fitting host's key K (the mirror search), then the first fitting host
   with key K (the lowest index among equal scores).
-- dot_product is a branch and bound from the high keys down: a subtree is skipped when the
-  score of its most free capacity per class (the score grows with free capacity) cannot beat
-  the best host found, or ties it with no lower host index.
+- dot_product's score weighs the classes by the request, so no one key orders it: its treaps
+  are ordered by the Morton code of the free fractions (hosts with alike free vectors are
+  near), and a decision is a branch and bound, the child of higher bound first: a subtree is
+  skipped when the score of its most free capacity per class (the score grows with free
+  capacity) cannot beat the best host found, or ties it with no lower host index.
 
 Across shapes the best (score, host) wins; a shape's search stops at the keys that cannot beat
 the best so far. A treap node is the host itself, so the index costs a few words per host; its
 priorities are a hash of the host index, so its form depends only on the fleet's state, never
 on the order of events. Cost per allocation or release: one treap erase and insert,
-O(log hosts). Why not bounds over hosts in index order: once churn leaves holes everywhere,
-every subtree of an index-ordered tree holds both nearly full hosts and holes, and its bounds
-prune nothing; ordered by key, a subtree's hosts are alike.
+O(log hosts), deferred while the host is one of the few "dirty" ones (see the .pxd). Why not
+bounds over hosts in index order: once churn leaves holes everywhere, every subtree of an
+index-ordered tree holds both nearly full hosts and holes, and its bounds prune nothing;
+ordered by key, a subtree's hosts are alike.
 """
 
 import numpy as np
@@ -432,8 +435,9 @@ cdef class ShapeTrees:
 
     cdef bint _fits(self, Py_ssize_t host) noexcept nogil:
         """Whether host fits the request (a dirty host is checked on its own, not here)."""
-        return not self._is_dirty(host) and asked_fits(self.fleet, host, self._request, self._asked, self._n_asked,
-                          self._units_everywhere)
+        return not self._is_dirty(host) and asked_fits(self.fleet, host, self._request,
+                                                       self._asked, self._n_asked,
+                                                       self._units_everywhere)
 
     cdef bint _in_play(self, Py_ssize_t shape) noexcept nogil:
         """Whether a host of `shape` may fit: its treap's summaries say so, or a dirty host of
@@ -442,12 +446,18 @@ cdef class ShapeTrees:
         if self._root[shape] >= 0 and not self._hopeless(self._root[shape]):
             return True
         for i in range(self.n_dirty):
-            host = self._dirty[i]
-            if self._shape(host) == shape and asked_fits(
-                    self.fleet, host, self._request, self._asked, self._n_asked,
-                    self._units_everywhere):
+            if self._dirty_fitting(i, shape) >= 0:
                 return True
         return False
+
+    cdef Py_ssize_t _dirty_fitting(self, Py_ssize_t i, Py_ssize_t shape) noexcept nogil:
+        """The i-th dirty host if it has `shape` and fits the request now, else -1."""
+        cdef Py_ssize_t host = self._dirty[i]
+        if self._shape(host) == shape and asked_fits(self.fleet, host, self._request,
+                                                     self._asked, self._n_asked,
+                                                     self._units_everywhere):
+            return host
+        return -1
 
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil:
         """sum over asked classes of request_score(amount, the shape's capacity)."""
@@ -515,9 +525,8 @@ cdef class ShapeTrees:
             # The dirty hosts first: in a fill they are the likely answer, and they bound the
             # search.
             for i in range(self.n_dirty):
-                host = self._dirty[i]
-                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
-                                                         n_asked, units_everywhere):
+                host = self._dirty_fitting(i, s)
+                if host >= 0:
                     cost = self._dirty_key[i] - asked_score
                     if cost < best_cost or (cost == best_cost and host < best_host):
                         best_cost, best_host = cost, host
@@ -540,9 +549,8 @@ cdef class ShapeTrees:
                 continue
             asked_score = self._shape_request_score(s)
             for i in range(self.n_dirty):      # (first, as in best_fit)
-                host = self._dirty[i]
-                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
-                                                         n_asked, units_everywhere):
+                host = self._dirty_fitting(i, s)
+                if host >= 0:
                     cost = asked_score - self._dirty_key[i]
                     if cost < best_cost or (cost == best_cost and host < best_host):
                         best_cost, best_host = cost, host
@@ -627,9 +635,8 @@ cdef class ShapeTrees:
                 r = asked[i]
                 self._part[r] = request_score(request[r], self._capacity[s, r])
             for i in range(self.n_dirty):      # (first, as in best_fit)
-                host = self._dirty[i]
-                if self._shape(host) == s and asked_fits(self.fleet, host, request, asked,
-                                                         n_asked, units_everywhere):
+                host = self._dirty_fitting(i, s)
+                if host >= 0:
                     score = self._dot_score(host, s)
                     if score > self._best_score or (score == self._best_score
                                                     and host < self._best_host):
