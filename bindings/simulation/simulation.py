@@ -123,7 +123,7 @@ class Simulation:
                           for g in self.group_names], np.int32) if self.group_names else \
             np.full(n, -1, np.int32)
         self.vm = VMTable(self.requests, vcpus, memory, tenant_index, codes, settings,
-                          fleet.n_hosts)
+                          fleet.n_hosts, (_row_levels(workload.cpu), _row_levels(workload.memory)))
         # The queue: the workload's events (a VM whose end equals its start departs within
         # its arrival), then the first tick.
         self.queue = EventQueue()
@@ -523,7 +523,8 @@ class Simulation:
         row = self.series[k]
         row[kernels_sim.S_TIME] = self.now
         row[kernels_sim.S_VMS] = int(vm.count.sum())       # the VMs measured in this tick
-        kernels_sim.count_tick(vm.cap, vm.count, vm.pos_ticks)
+        if self.host_models is None:   # else the tick's first piece counts its VMs
+            kernels_sim.count_tick(vm.cap, vm.count, vm.pos_ticks)
         for column in (kernels_sim.S_ARRIVALS, kernels_sim.S_DEPARTURES,
                        kernels_sim.S_MIGRATIONS, kernels_sim.S_LOST):
             row[column] = self._counts[column]
@@ -541,6 +542,7 @@ class Simulation:
         dt = end_s - self._piece_start
         if dt <= 0:
             return
+        first_piece = self._piece_start == self._tick_start
         self._piece_start = end_s
         if end_s < self._tick_end:
             self.split_pieces += 1      # an event inside the tick split it here
@@ -551,7 +553,7 @@ class Simulation:
         if not self.vm.count.any():
             return
         started = _time.perf_counter()
-        kernels_sim.measure_piece(self._tick_start, dt, self._models,
+        kernels_sim.measure_piece(self._tick_start, dt, first_piece, self._models,
                                   self.vm.layout_arrays(), self._host_arrays(),
                                   *self._source_arrays(), self._accounts(), self._scratch())
         self.tick_wall_s += _time.perf_counter() - started
@@ -637,8 +639,11 @@ class Simulation:
         return self._shape
 
     def vm_totals(self):
-        """(totals [n, N_VM_TOTALS], ticks [n]) of every VM so far, measured ones included."""
-        return self.vm.vm_totals()
+        """(totals [n, N_VM_TOTALS], ticks [n]) of every VM so far, measured ones included
+        (the open tick counts for the VMs measured in it, also before its first piece)."""
+        uncounted = (self.host_models is not None and self._tick_open
+                     and self._piece_start == self._tick_start)
+        return self.vm.vm_totals(open_tick_uncounted=uncounted)
 
     def downtime_s(self):
         """Seconds each row has been down after a failure so far (to its restart, or to
@@ -721,6 +726,16 @@ def _source_arrays(source):
         return (kernels_sim.SYNTHETIC, empty_f, empty_i, empty_f, 1.0, source.level,
                 source.daily_profile, source.noise_cv, np.uint64(source.seed))
     return None
+
+
+def _row_levels(source):
+    """A source's per-row level as the VM table keeps it: a constant source's values, a
+    synthetic source's levels, else empty."""
+    if isinstance(source, ConstantUtilization):
+        return source.values
+    if isinstance(source, SyntheticUtilization):
+        return source.level
+    return np.zeros(0)
 
 
 def _group_column(table, n):

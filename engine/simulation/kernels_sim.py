@@ -74,8 +74,8 @@ def n_chunks_for(n_hosts):
 # ---------------------------------------------------------------- the layout
 
 @kernel
-def remove_rows(rows, cap, count, pos_row, vcpus, memory, touched, settings, totals, ticks,
-                position, row_totals, row_ticks):
+def remove_rows(rows, cap, count, pos_row, vcpus, memory, touched, levels, settings, totals,
+                ticks, position, row_totals, row_ticks):
     """Take rows out of the layout (rows not in it are skipped): their position totals go to
     their row totals; each segment's last VM fills the hole."""
     has_settings = settings.shape[1] > 0
@@ -84,8 +84,8 @@ def remove_rows(rows, cap, count, pos_row, vcpus, memory, touched, settings, tot
         p = position[row]
         if p < 0:
             continue
-        for j in range(totals.shape[1]):
-            row_totals[row, j] += totals[p, j]
+        for j in range(N_VM_TOTALS):
+            row_totals[row, j] += totals[j, p]
         row_ticks[row] += ticks[p]
         h = p // cap
         last = h * cap + count[h] - 1
@@ -95,28 +95,32 @@ def remove_rows(rows, cap, count, pos_row, vcpus, memory, touched, settings, tot
             memory[p] = memory[last]
             touched[p] = touched[last]
             ticks[p] = ticks[last]
-            for j in range(totals.shape[1]):
-                totals[p, j] = totals[last, j]
+            for j in range(N_VM_TOTALS):
+                totals[j, p] = totals[j, last]
+            for j in range(2):
+                levels[j, p] = levels[j, last]
             if has_settings:
                 for j in range(settings.shape[0]):
                     settings[j, p] = settings[j, last]
             position[pos_row[p]] = p
         pos_row[last] = -1          # positions past a segment's count hold no VM
         ticks[last] = 0
-        for j in range(totals.shape[1]):
-            totals[last, j] = 0.0
+        for j in range(N_VM_TOTALS):
+            totals[j, last] = 0.0
         count[h] -= 1
         position[row] = -1
 
 
 @kernel
 def add_rows(rows, first, status, host, carried_touched, cap, count, pos_row, vcpus, memory,
-             touched, settings, totals, ticks, position, row_vcpus, row_memory, row_settings):
+             touched, levels, settings, totals, ticks, position, row_vcpus, row_memory,
+             row_cpu_level, row_memory_level, row_settings):
     """Append rows[first:] to their hosts' segments, skipping rows that are not live
     (status running or migrating) or already in the layout; touched memory carried_touched[k]
-    (or 0 when it is empty), zero totals, settings with defaults where NaN. Stops at the first
-    row whose segment is full and returns its index (len(rows) when all are done): the caller
-    grows the segments and goes on from there."""
+    (or 0 when it is empty), zero totals, the rows' utilisation levels (an empty level array:
+    0), settings with defaults where NaN. Stops at the first row whose segment is full and
+    returns its index (len(rows) when all are done): the caller grows the segments and goes
+    on from there."""
     has_settings = settings.shape[1] > 0
     for k in range(first, rows.shape[0]):
         row = rows[k]
@@ -131,9 +135,11 @@ def add_rows(rows, first, status, host, carried_touched, cap, count, pos_row, vc
         vcpus[p] = row_vcpus[row]
         memory[p] = row_memory[row]
         touched[p] = carried_touched[k] if carried_touched.shape[0] > 0 else 0.0
+        levels[0, p] = row_cpu_level[row] if row_cpu_level.shape[0] > 0 else 0.0
+        levels[1, p] = row_memory_level[row] if row_memory_level.shape[0] > 0 else 0.0
         ticks[p] = 0
-        for j in range(totals.shape[1]):
-            totals[p, j] = 0.0
+        for j in range(N_VM_TOTALS):
+            totals[j, p] = 0.0
         position[row] = p
         if has_settings:
             defaults = (CPU_SHARES_PER_VCPU * row_vcpus[row], 0.0, row_vcpus[row],
@@ -147,13 +153,14 @@ def add_rows(rows, first, status, host, carried_touched, cap, count, pos_row, vc
 # ---------------------------------------------------------------- one piece of a tick
 
 @kernel
-def _sample(kind, rows, first, t, tick, values, offsets, start_s, step_s, level, profile,
+def _sample(kind, rows, first, t, tick, level, values, offsets, start_s, step_s, profile,
             noise_cv, seed, size, out):
     """out[i] = size[i] x the utilisation of workload row rows[i] at time t (the formulas of
-    kernels_utilization); PRESAMPLED: values[first + i] (one per position)."""
+    kernels_utilization); level[i]: the row's constant value (CONSTANT) or synthetic level
+    (SYNTHETIC), kept in the layout; PRESAMPLED: values[first + i] (one per position)."""
     if kind == CONSTANT:
         for i in range(rows.shape[0]):
-            out[i] = size[i] * values[rows[i]]
+            out[i] = size[i] * level[i]
     elif kind == TRACE:
         for i in range(rows.shape[0]):
             row = rows[i]
@@ -166,8 +173,7 @@ def _sample(kind, rows, first, t, tick, values, offsets, start_s, step_s, level,
     elif kind == SYNTHETIC:
         pattern = 1.0 + profile[tick % SLOTS_PER_DAY]
         for i in range(rows.shape[0]):
-            row = rows[i]
-            value = level[row] * (pattern + noise_cv * unit_noise(seed, row, tick))
+            value = level[i] * (pattern + noise_cv * unit_noise(seed, rows[i], tick))
             out[i] = size[i] * min(1.0, max(0.0, value))
     else:
         for i in range(rows.shape[0]):
@@ -176,30 +182,32 @@ def _sample(kind, rows, first, t, tick, values, offsets, start_s, step_s, level,
 
 @kernel
 def _add_vms(first, n, dt, demand, limit, granted, memory, active, touched, resident,
-             compress, params, totals, series):
-    """Add one host's piece to its positions' totals; returns the host's ready core-s."""
+             compress, params, totals, ticks, tick_count, series):
+    """Add one host's piece to its positions' totals (and tick_count, 1 in a tick's first
+    piece, to their ticks); returns the host's ready core-s."""
     host_ready = 0.0
     for i in range(n):
         p = first + i
+        ticks[p] += tick_count
         capped = min(demand[i], limit[i])
-        totals[p, USED] += granted[i] * dt
+        totals[USED, p] += granted[i] * dt
         # Most VMs most ticks: no ready time, no limit hit, all memory resident.
         if capped > granted[i]:
             ready_s = (capped - granted[i]) * dt
-            totals[p, READY] += ready_s
+            totals[READY, p] += ready_s
             host_ready += ready_s
             if capped - granted[i] > CONTENTION_TOLERANCE * capped:
-                totals[p, CONTENTION] += dt
+                totals[CONTENTION, p] += dt
         if demand[i] > capped:
-            totals[p, THROTTLED] += (demand[i] - capped) * dt
+            totals[THROTTLED, p] += (demand[i] - capped) * dt
         if touched[i] > resident[i]:
             ballooned, compressed, swapped = split_non_resident(touched[i], resident[i],
                                                                 memory[i], compress, params)
             stall = max(0.0, min(active[i], touched[i]) - resident[i])
-            totals[p, BALLOONED] += ballooned * dt
-            totals[p, COMPRESSED] += compressed * dt
-            totals[p, SWAPPED] += swapped * dt
-            totals[p, STALL] += stall * dt
+            totals[BALLOONED, p] += ballooned * dt
+            totals[COMPRESSED, p] += compressed * dt
+            totals[SWAPPED, p] += swapped * dt
+            totals[STALL, p] += stall * dt
             series[S_BALLOONED] += ballooned * dt
             series[S_COMPRESSED] += compressed * dt
             series[S_SWAPPED] += swapped * dt
@@ -230,14 +238,16 @@ def _add_host(h, dt, capacity, granted, demand, ready_s, state, blocked, host_to
 
 
 @parallel_kernel
-def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accounts, scratch):
+def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_source,
+                  accounts, scratch):
     """Measure [t_piece, t_piece + dt) of the tick that started at t, on every host with
     measured VMs: demand and active memory sampled at t, the CPU and memory models, the
-    accounting.
+    accounting; in the tick's first piece (first_piece), every measured VM's ticks + 1.
 
     models = (cpu_model 0 fair_share / 1 proportional, memory_model 0 esxi / 1 none, params);
-    layout = (cap, count, pos_row, vcpus, memory, touched, settings [6, size] or [6, 0],
-              totals [size, 8], ticks); touched is updated in place;
+    layout = (cap, count, pos_row, vcpus, memory, touched, levels [2, size]: the CPU and
+              memory sources' per-row level, settings [6, size] or [6, 0], totals [8, size],
+              ticks); touched is updated in place;
     hosts = (cpu_capacity cores, guest_memory MiB, host_memory MiB, cpu_level, memory_level);
     a source = (kind, values, offsets, start_s, step_s, levels, daily_profile, noise_cv, seed);
     accounts = (host_totals [4, n_hosts], host_state_s [n_hosts, 5], chunk_series
@@ -246,7 +256,7 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
     scratch = (work [n_chunks, 4, cap], solver [n_chunks, 7, cap], zeros [cap],
                bounds int64 [n_chunks + 1]: the chunks' first hosts, written here)."""
     cpu_model, memory_model, params = models
-    cap, count, pos_row, vcpus, memory, touched, settings, totals, ticks = layout
+    cap, count, pos_row, vcpus, memory, touched, levels, settings, totals, ticks = layout
     cpu_capacity, guest_memory, host_memory, cpu_level, memory_level = hosts
     host_totals, host_state_s, chunk_series, host_tick = accounts
     work, solver, zeros, bounds = scratch
@@ -256,6 +266,7 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
      mem_noise, mem_seed) = memory_source
     tick = np.int64(t // SECONDS_PER_SLOT)
     custom = settings.shape[1] > 0
+    tick_count = 1 if first_piece else 0
     n_chunks = chunk_series.shape[0]
     _cut_chunks(count, bounds)
     for chunk in prange(n_chunks):
@@ -271,11 +282,11 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
             first = h * cap
             stop = first + n
             rows = pos_row[first:stop]
-            _sample(cpu_kind, rows, first, t, tick, cpu_values, cpu_offsets, cpu_start,
-                    cpu_step, cpu_levels, cpu_profile, cpu_noise, cpu_seed, vcpus[first:stop],
-                    demand[:n])
-            _sample(mem_kind, rows, first, t, tick, mem_values, mem_offsets, mem_start,
-                    mem_step, mem_levels, mem_profile, mem_noise, mem_seed,
+            _sample(cpu_kind, rows, first, t, tick, levels[0, first:stop], cpu_values,
+                    cpu_offsets, cpu_start, cpu_step, cpu_profile, cpu_noise, cpu_seed,
+                    vcpus[first:stop], demand[:n])
+            _sample(mem_kind, rows, first, t, tick, levels[1, first:stop], mem_values,
+                    mem_offsets, mem_start, mem_step, mem_profile, mem_noise, mem_seed,
                     memory[first:stop], active[:n])
             # Settings: per position, or the defaults (1000 shares per vCPU, no reservation,
             # limit = vCPUs; 10 shares per MiB, no reservation, limit = configured MiB).
@@ -313,7 +324,8 @@ def measure_piece(t, dt, models, layout, hosts, cpu_source, memory_source, accou
                     memory_level[h:h + 1])
             host_ready = _add_vms(first, n, dt, demand, cpu_limit, granted,
                                   memory[first:stop], active, touched[first:stop], resident,
-                                  state >= HARD, params, totals, series)
+                                  state >= HARD, params, totals, ticks, tick_count,
+                                  series)
             _add_host(h, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
                       host_totals, host_state_s, host_tick, series)
 
@@ -342,7 +354,8 @@ def _cut_chunks(count, bounds):
 
 @kernel
 def count_tick(cap, count, ticks):
-    """A tick starts: every VM in the layout is measured in it once more."""
+    """A tick starts: every VM in the layout is measured in it once more (placement-only
+    runs; with host models the tick's first piece counts)."""
     for h in range(count.shape[0]):
         for p in range(h * cap, h * cap + count[h]):
             ticks[p] += 1

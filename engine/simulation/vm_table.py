@@ -8,7 +8,9 @@
 | touched memory, totals since the VM entered the layout, settings in force | per position |
 
 The layout holds the VMs being measured, in per-host segments (engine/simulation/kernels_sim.py):
-`position[row]` is a row's position, -1 when it is not measured. A VM's totals are the sum of
+`position[row]` is a row's position, -1 when it is not measured. The layout also keeps a copy
+of each measured VM's utilisation level (the workload's source owns it), so that the tick
+reads every per-VM input in position order rather than at random rows. A VM's totals are the sum of
 its row totals and, while measured, its position totals (moved to the row when it leaves).
 Allocations themselves (what each host holds) are the fleet's.
 """
@@ -31,10 +33,13 @@ LIVE = (int(Status.RUNNING), int(Status.MIGRATING))
 class VMTable:
     """Rows of a workload: requests int64 [n, n_res]; vcpus, memory_mib float64 [n];
     tenant_index int32 [n]; groups int32 [n] (fleet group codes, -1: none); settings float64
-    [n, 6] (NaN: default) or None; n_hosts: hosts of the fleet."""
+    [n, 6] (NaN: default) or None; n_hosts: hosts of the fleet; levels: the CPU and memory
+    sources' per-row level (a constant source's values, a synthetic one's levels; float64
+    [n], or empty when the source has none), copied into the layout so that the tick reads
+    them in position order."""
 
     def __init__(self, requests, vcpus, memory_mib, tenant_index, groups, settings, n_hosts,
-                 cap=16):
+                 levels=(_NO_VALUES, _NO_VALUES), cap=16):
         n = len(requests)
         self.n_rows, self.n_hosts = n, n_hosts
         self.requests = requests
@@ -43,6 +48,7 @@ class VMTable:
         self.tenant_index = tenant_index
         self.group = groups
         self.settings = settings
+        self.levels = tuple(np.ascontiguousarray(level, np.float64) for level in levels)
         self.status = np.zeros(n, np.int8)
         self.host = np.full(n, -1, np.int32)
         self.slot = np.full(n, -1, np.int32)
@@ -70,7 +76,8 @@ class VMTable:
         arrays = {"pos_row": np.full(size, -1, np.int64), "pos_vcpus": np.zeros(size),
                   "pos_memory": np.zeros(size), "pos_touched": np.zeros(size),
                   "pos_ticks": np.zeros(size, np.int32),
-                  "pos_totals": np.zeros((size, kernels_sim.N_VM_TOTALS))}
+                  "pos_levels": np.zeros((2, size)),
+                  "pos_totals": np.zeros((kernels_sim.N_VM_TOTALS, size))}
         settings = np.zeros((n_settings, size if n_settings else 0))
         if old is not None:  # repack every segment at the new stride
             old_cap = self.cap
@@ -78,7 +85,7 @@ class VMTable:
                 n = self.count[h]
                 new, was = slice(h * cap, h * cap + n), slice(h * old_cap, h * old_cap + n)
                 for name in arrays:
-                    arrays[name][new] = old[name][was]
+                    arrays[name][..., new] = old[name][..., was]
                 if n_settings:
                     settings[:, new] = old["pos_settings"][:, was]
             live = arrays["pos_row"] >= 0
@@ -92,20 +99,22 @@ class VMTable:
         """Double the segments' room (every host's VMs are repacked)."""
         old = {name: getattr(self, name) for name in
                ("pos_row", "pos_vcpus", "pos_memory", "pos_touched", "pos_ticks",
-                "pos_totals", "pos_settings")}
+                "pos_levels", "pos_totals", "pos_settings")}
         self._allocate_layout(2 * self.cap, old)
         self.layout_version += 1
 
     def layout_arrays(self):
         """The layout as the tick kernel takes it."""
         return (self.cap, self.count, self.pos_row, self.pos_vcpus, self.pos_memory,
-                self.pos_touched, self.pos_settings, self.pos_totals, self.pos_ticks)
+                self.pos_touched, self.pos_levels, self.pos_settings, self.pos_totals,
+                self.pos_ticks)
 
     def remove_from_layout(self, rows):
         """Stop measuring rows (those not measured are skipped)."""
         rows = np.ascontiguousarray(rows, np.int64)
         kernels_sim.remove_rows(rows, self.cap, self.count, self.pos_row, self.pos_vcpus,
-                                self.pos_memory, self.pos_touched, self.pos_settings,
+                                self.pos_memory, self.pos_touched, self.pos_levels,
+                                self.pos_settings,
                                 self.pos_totals, self.pos_ticks, self.position, self.totals,
                                 self.ticks)
 
@@ -120,8 +129,8 @@ class VMTable:
             done = kernels_sim.add_rows(
                 rows, done, self.status, self.host, carried, self.cap, self.count,
                 self.pos_row, self.pos_vcpus, self.pos_memory, self.pos_touched,
-                self.pos_settings, self.pos_totals, self.pos_ticks, self.position, self.vcpus,
-                self.memory, settings)
+                self.pos_levels, self.pos_settings, self.pos_totals, self.pos_ticks,
+                self.position, self.vcpus, self.memory, *self.levels, settings)
             if done == len(rows):
                 return
             self._grow()
@@ -146,13 +155,15 @@ class VMTable:
 
     # ------------------------------------------------------------ totals
 
-    def vm_totals(self):
-        """(totals [n, 8], ticks [n]) of every row so far, measured ones included."""
+    def vm_totals(self, open_tick_uncounted=False):
+        """(totals [n, 8], ticks [n]) of every row so far, measured ones included;
+        open_tick_uncounted: a tick is open and its first piece, which counts the measured
+        VMs' ticks, is not measured yet (count it for them here)."""
         totals, ticks = self.totals.copy(), self.ticks.copy()
         live = self.pos_row >= 0
         rows = self.pos_row[live]
-        totals[rows] += self.pos_totals[live]
-        ticks[rows] += self.pos_ticks[live]
+        totals[rows] += self.pos_totals[:, live].T
+        ticks[rows] += self.pos_ticks[live] + (1 if open_tick_uncounted else 0)
         return totals, ticks
 
     def nbytes_per_row(self):
