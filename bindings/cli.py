@@ -10,15 +10,21 @@ Every option can also come from a TOML scenario file (`--scenario`), a table per
                  vcpus = 64  memory_gib = 256  disk_gib = 0  overcommit = "nova"
                  cpu_ratio = 4.0  ram_ratio = 1.0
     [placement]  policy = "best_fit"
-    [host_models] cpu = "fair_share"  memory = "esxi"   # plus memory parameters
+    [host_models] cpu = "fair_share"  memory = "esxi"   # plus memory parameters:
+                 sharing, idle_tax, max_balloon, compression_cache, ...
     [run]        tick_s = 300  days = 7  out = "vmsched-out"
+
+\b
+`days` and `seed` may sit in [workload] or in [run], not in both.
 
 \b
 Options given on the command line win over the file. Bad files or options: a one-line error
 on stderr and exit status 2.
 """
 
+import os
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -30,7 +36,7 @@ from vmsched.errors import VmschedError
 FORMATS = ("synthetic", "table", "azure-vmtable", "azure-packing", "azure-flavors", "planetlab",
            "bitbrains", "alibaba-openb")
 DEFAULTS = {
-    "format": "synthetic", "path": None, "cpu_readings": None, "vms": 10_000, "days": None,
+    "format": None, "path": None, "cpu_readings": None, "vms": 10_000, "days": None,
     "seed": 0, "hosts": None, "vcpus": 64, "memory_gib": 256.0, "disk_gib": 0,
     "overcommit": "nova", "cpu_ratio": None, "ram_ratio": None, "policy": "best_fit",
     "cpu_model": "fair_share", "memory_model": "esxi", "tick_s": 300.0, "out": "vmsched-out",
@@ -47,6 +53,80 @@ SCENARIO_KEYS = {
 }
 
 
+class _Whole(click.ParamType):
+    """A whole number at least `minimum` (a float or a bool in a scenario file is refused,
+    not truncated)."""
+
+    name = "integer"
+
+    def __init__(self, minimum):
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                self.fail(f"{value} is not a whole number", param, ctx)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"{value!r} is not a whole number", param, ctx)
+        if value < self.minimum:
+            self.fail(f"{value} is below {self.minimum}", param, ctx)
+        return value
+
+
+class _Positive(click.ParamType):
+    """A finite real number above 0."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not (np.isfinite(number) and number > 0):
+            shown = value if isinstance(value, str) else repr(value)
+            self.fail(f"{shown} is not a finite number above 0", param, ctx)
+        return number
+
+
+#: Every setting's type: the command line's options and the scenario file's values are
+#: checked alike, before any work.
+TYPES = {
+    "format": click.Choice(FORMATS), "path": click.STRING, "cpu_readings": click.STRING,
+    "vms": _Whole(1), "days": _Positive(), "seed": _Whole(0), "hosts": _Whole(1),
+    "vcpus": _Whole(1), "memory_gib": _Positive(), "disk_gib": _Whole(0),
+    "overcommit": click.STRING, "cpu_ratio": _Positive(), "ram_ratio": _Positive(),
+    "policy": click.STRING, "cpu_model": click.STRING, "memory_model": click.STRING,
+    "tick_s": _Positive(), "out": click.STRING,
+}
+
+
+class OneLineErrors(click.Group):
+    """Usage errors (an unknown option, a bad value) as one line on stderr with a hint to
+    --help, exit status 2, like every other bad input."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "vmsched"
+            click.echo(f"vmsched: error: {error.format_message()} (see '{command} --help')",
+                       err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("vmsched: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 class Failure(click.ClickException):
     """A one-line error with exit status 2."""
 
@@ -61,27 +141,27 @@ def workload_options(function):
         click.option("--scenario", type=click.Path(dir_okay=False), default=None,
                      help="TOML scenario file (see `vmsched --help`); options override it."),
         click.option("--format", "format_", type=click.Choice(FORMATS), default=None,
-                     help="Workload source [default: synthetic]."),
+                     help="Workload source [default: synthetic; with --trace, told from the file when it can be]."),
         click.option("--trace", "path", default=None,
                      help="Trace file or folder for --format (not for synthetic)."),
         click.option("--cpu-readings", default=None,
                      help="azure-vmtable: the vm_cpu_readings CSV."),
-        click.option("--vms", type=click.IntRange(min=1), default=None,
+        click.option("--vms", type=TYPES["vms"], default=None,
                      help="Synthetic: number of VMs [default: 10000]."),
-        click.option("--days", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--days", type=TYPES["days"], default=None,
                      help="Synthetic: arrival window; all: how long to simulate "
                           "[default: 7 for synthetic, else the trace's span]."),
-        click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed [default: 0]."),
-        click.option("--hosts", type=click.IntRange(min=1), default=None,
+        click.option("--seed", type=TYPES["seed"], default=None, help="Seed [default: 0]."),
+        click.option("--hosts", type=TYPES["hosts"], default=None,
                      help="Fleet size [default: the smallest that places everything]."),
-        click.option("--vcpus", type=click.IntRange(min=1), default=None, help="pCPUs per host [default: 64]."),
-        click.option("--memory-gib", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--vcpus", type=TYPES["vcpus"], default=None, help="pCPUs per host [default: 64]."),
+        click.option("--memory-gib", type=TYPES["memory_gib"], default=None,
                      help="Memory per host, GiB [default: 256]."),
-        click.option("--disk-gib", type=click.IntRange(min=0), default=None, help="Disk per host, GiB [default: 0]."),
+        click.option("--disk-gib", type=TYPES["disk_gib"], default=None, help="Disk per host, GiB [default: 0]."),
         click.option("--overcommit", default=None,
                      help="Preset: nova, nova_pre_stein or none [default: nova]."),
-        click.option("--cpu-ratio", type=float, default=None, help="CPU allocation ratio."),
-        click.option("--ram-ratio", type=float, default=None, help="RAM allocation ratio."),
+        click.option("--cpu-ratio", type=TYPES["cpu_ratio"], default=None, help="CPU allocation ratio."),
+        click.option("--ram-ratio", type=TYPES["ram_ratio"], default=None, help="RAM allocation ratio."),
         click.option("--policy", default=None,
                      help="Placement policy: first_fit, best_fit, worst_fit, dot_product, "
                           "nova, kubernetes [default: best_fit]."),
@@ -93,7 +173,7 @@ def workload_options(function):
 
 def settings(given):
     """Merge: defaults < scenario file < command line."""
-    values = dict(DEFAULTS)
+    values = dict(DEFAULTS, memory_parameters={})
     scenario = given.pop("scenario", None)
     if scenario:
         try:
@@ -102,15 +182,33 @@ def settings(given):
             raise Failure(f"scenario file {scenario} does not exist") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise Failure(f"scenario file {scenario}: {error}") from None
+        from vmsched.models.host_models import MEMORY_PARAMETERS
+
+        given_in = {}
         for table, fields in document.items():
             if table not in SCENARIO_KEYS or not isinstance(fields, dict):
                 raise Failure(f"scenario file {scenario}: unknown table [{table}]; known: "
                               f"{', '.join(SCENARIO_KEYS)}")
             for key, value in fields.items():
+                if table == "host_models" and key in MEMORY_PARAMETERS:
+                    values["memory_parameters"][key] = value
+                    continue
                 if key not in SCENARIO_KEYS[table]:
+                    known = list(SCENARIO_KEYS[table])
+                    if table == "host_models":
+                        known += list(MEMORY_PARAMETERS)
                     raise Failure(f"scenario file {scenario}: unknown key {key!r} in "
-                                  f"[{table}]; known: {', '.join(SCENARIO_KEYS[table])}")
-                values[SCENARIO_KEYS[table][key]] = value
+                                  f"[{table}]; known: {', '.join(known)}")
+                name = SCENARIO_KEYS[table][key]
+                if name in given_in:
+                    raise Failure(f"scenario file {scenario}: {key} is given in "
+                                  f"[{given_in[name]}] and in [{table}]; give it once")
+                given_in[name] = table
+                try:
+                    values[name] = TYPES[name].convert(value, None, None)
+                except click.BadParameter as error:
+                    raise Failure(f"scenario file {scenario}: [{table}] {key} = {value!r}: "
+                                  f"{error.format_message()}") from None
     renamed = {"format_": "format"}
     for key, value in given.items():
         if value is not None:
@@ -124,6 +222,9 @@ def load(values):
     from vmsched.workload.synthetic import synthetic_workload
 
     if values["format"] == "synthetic":
+        if values["path"]:
+            raise Failure("--trace is for trace formats; the synthetic workload has none "
+                          "(give --format)")
         days = values["days"] or 7.0
         return synthetic_workload(values["vms"], days, seed=values["seed"]), None
     if not values["path"]:
@@ -151,19 +252,79 @@ def load(values):
     return loaded, None
 
 
-def host_shape(values, workload):
+def resolve_format(values):
+    """The workload format: --format, else told from the trace when it says so unambiguously
+    (a CSV or Parquet table with vmsched's own columns), else synthetic without a trace."""
+    if values["format"] is not None:
+        return values["format"]
+    path = values["path"]
+    if not path:
+        return "synthetic"
+    if not Path(path).exists():
+        raise Failure(f"trace {path} does not exist")
+    if Path(path).is_file() and _is_vmsched_table(Path(path)):
+        return "table"
+    raise Failure(f"give --format for --trace {path}: its format cannot be told from the "
+                  f"file ({', '.join(f for f in FORMATS if f != 'synthetic')})")
+
+
+def _is_vmsched_table(path):
+    """A CSV whose header, or a Parquet file whose schema, has vmsched's table columns."""
+    needed = {"vm_id", "start_s", "end_s"}
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return needed <= set(pq.read_schema(path).names)
+        with open(path, newline="") as file:
+            header = file.readline()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return needed <= {name.strip() for name in header.split(",")}
+
+
+def check_out_folder(out):
+    """Refuse an output folder that cannot be written, before any work: it must be a folder
+    or not exist yet, below a folder where files can be created (tried, nothing is left)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise Failure(f"--out {out} is a file, not a folder")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise Failure(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise Failure(f"--out {out}: cannot write in {existing} ({error.strerror})") from None
+    return path
+
+
+def host_shape(values):
+    """Fleet.uniform's host arguments from the settings (checked by building one host)."""
+    from vmsched import Fleet
+
     shape = {"vcpus": values["vcpus"], "memory_mib": int(values["memory_gib"] * 1024),
              "disk_gib": values["disk_gib"], "overcommit": values["overcommit"]}
     if values["cpu_ratio"] is not None:
         shape["cpu_allocation_ratio"] = values["cpu_ratio"]
     if values["ram_ratio"] is not None:
         shape["ram_allocation_ratio"] = values["ram_ratio"]
+    Fleet.uniform(1, **shape)
+    return shape
+
+
+def check_classes(workload):
+    """The workload asks only for classes a uniform fleet has."""
     extra = {name: 0 for name in workload.resources if name not in ("VCPU", "MEMORY_MB",
                                                                     "DISK_GB")}
     if extra:
         raise Failure(f"the workload asks for {sorted(extra)}; give a fleet that has them "
                       f"(a trace with machines)")
-    return shape
 
 
 def run_guarded(function):
@@ -176,7 +337,7 @@ def run_guarded(function):
         raise Failure(str(error).split("\n")[0]) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
 @click.version_option(package_name="vmsched")
 def main():
     pass
@@ -186,7 +347,7 @@ def main():
 @workload_options
 @click.option("--cpu-model", default=None, help="fair_share or proportional.")
 @click.option("--memory-model", default=None, help="esxi or none.")
-@click.option("--tick", "tick_s", type=click.FloatRange(min=0, min_open=True), default=None, help="Tick, seconds [default: 300].")
+@click.option("--tick", "tick_s", type=TYPES["tick_s"], default=None, help="Tick, seconds [default: 300].")
 @click.option("--out", default=None, help="Output folder for Parquet and PNG "
                                           "[default: vmsched-out].")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG charts.")
@@ -203,12 +364,20 @@ def simulate(no_plots, no_progress, **given):
 
 def _simulate(values, plots, progress):
     from vmsched import Fleet, HostModels, Placer
+    from vmsched.placement.policy import resolve_policy
     from vmsched.simulation import Simulation
     from vmsched.simulation.sizing import find_min_hosts
 
+    # Everything that can be checked is checked before any work.
+    values["format"] = resolve_format(values)
+    models = HostModels(cpu=values["cpu_model"], memory=values["memory_model"],
+                        **values["memory_parameters"])
+    resolve_policy(values["policy"])
+    shape = host_shape(values)
+    out = check_out_folder(values["out"])
     workload, fleet = load(values)
     if fleet is None:
-        shape = host_shape(values, workload)
+        check_classes(workload)
         hosts = values["hosts"]
         if hosts is None:
             sizing = find_min_hosts(workload, policy=values["policy"], **shape)
@@ -217,8 +386,7 @@ def _simulate(values, plots, progress):
                        f"{sizing.lower_bound}, {len(sizing.trials)} trials)", err=True)
         fleet = Fleet.uniform(hosts, **shape)
     duration = values["days"] * 86400.0 if values["days"] else None
-    sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]),
-                     HostModels(cpu=values["cpu_model"], memory=values["memory_model"]),
+    sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]), models,
                      workload, tick_s=values["tick_s"], duration_s=duration,
                      progress=_progress_bar if progress and sys.stderr.isatty() else None)
     results = sim.run()
@@ -226,7 +394,6 @@ def _simulate(values, plots, progress):
     click.echo(_table(summary))
     click.echo(f"{'wall seconds (simulation)':<{max(len(k) for k in summary.index)}}  "
                f"{results.wall_s:.2f}")
-    out = Path(values["out"])
     written = results.to_parquet(out)
     if plots:
         written += results.plot(out)
@@ -240,13 +407,21 @@ def size(**given):
     values = settings(given)
 
     def answer():
+        from vmsched.placement.policy import resolve_policy
         from vmsched.simulation.sizing import find_min_hosts
 
+        if values["hosts"] is not None:
+            raise Failure("vmsched size finds the number of hosts: --hosts does not apply "
+                          "(give the host shape: --vcpus, --memory-gib, ...)")
+        values["format"] = resolve_format(values)
+        resolve_policy(values["policy"])
+        shape = host_shape(values)
         workload, fleet = load(values)
         if fleet is not None:
             raise Failure(f"{values['format']} brings its own fleet; size a host shape with "
                           f"a workload-only format")
-        sizing = find_min_hosts(workload, policy=values["policy"], **host_shape(values, workload))
+        check_classes(workload)
+        sizing = find_min_hosts(workload, policy=values["policy"], **shape)
         click.echo(f"{sizing.n_hosts} hosts of {values['vcpus']} pCPUs, "
                    f"{values['memory_gib']:g} GiB ({values['overcommit']}) place "
                    f"{len(workload)} VMs with {values['policy']}; lower bound from peak demand "
