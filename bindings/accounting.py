@@ -1,4 +1,4 @@
-"""Fleet-level accounting (DESIGN section 6): realised overcommit and stranded capacity.
+"""Fleet-level accounting: realised overcommit and stranded capacity.
 
 These are reports over the fleet's arrays, exact integer sums; the hot accounting itself
 (used, capacity, per-tenant totals) is kept by the engine on every operation.

@@ -389,14 +389,19 @@ def _simulate(values, plots, progress):
     sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]), models,
                      workload, tick_s=values["tick_s"], duration_s=duration,
                      progress=_progress_bar if progress and sys.stderr.isatty() else None)
+    if sim.tick_s > sim.duration_s:
+        click.echo(f"vmsched: warning: the tick ({sim.tick_s:g} s) is longer than the run "
+                   f"({sim.duration_s:g} s): one tick covers all of it", err=True)
     results = sim.run()
     summary = results.summary()
     click.echo(_table(summary))
+    if summary["VM-ticks measured"] == 0:
+        click.echo(f"vmsched: warning: nothing was measured: no VM was running at the start "
+                   f"of any of the run's {sim.n_ticks:,} ticks of {sim.tick_s:g} s (give a "
+                   f"shorter --tick or a longer --days)", err=True)
     click.echo(f"{'wall seconds (simulation)':<{max(len(k) for k in summary.index)}}  "
                f"{results.wall_s:.2f}")
-    written = results.to_parquet(out)
-    if plots:
-        written += results.plot(out)
+    written = results.write(out, plots=plots)
     click.echo(f"\nwrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
 
 

@@ -366,7 +366,7 @@ class Fleet(FleetState):
 
     def stranded_capacity(self, shape=None):
         """Free capacity that a reference VM shape cannot use because another class is
-        exhausted (DESIGN section 6). shape: one amount per class; default the most common
+        exhausted. shape: one amount per class; default the most common
         request among the allocated VMs. Returns a DataFrame per class: stranded, free,
         stranded_fraction, hosts (how many hosts strand some of it)."""
         return stranded_capacity(self, shape)

@@ -163,3 +163,109 @@ def test_memory_parameters_promised_by_help_are_accepted_in_host_models(tmp_path
     assert_one_line_error(run("simulate", "--scenario", scenario), "sharing")
     scenario.write_text("[host_models]\nsharng = 0.1\n")
     assert_one_line_error(run("simulate", "--scenario", scenario), "sharng", "sharing")
+
+
+# ---------------------------------------------------------------- outcomes and output
+
+def _summary_lines(stdout):
+    lines = {}
+    for line in stdout.splitlines():
+        parts = line.rsplit("  ", 1)
+        if len(parts) == 2:
+            lines[parts[0].strip()] = parts[1].strip()
+    return lines
+
+
+def test_every_vm_has_an_outcome_line(tmp_path):
+    """Was: VMs arriving after the last tick stayed "pending" without a line of their own
+    (100,000 VMs, 99,823 placed, 0 rejected)."""
+    result = run("simulate", "--vms", "3000", "--days", "2", "--tick", "3600", "--no-plots",
+                 "--no-progress", "--out", tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    lines = _summary_lines(result.stdout)
+    outcomes = [f"VMs {name} at the end" for name in
+                ("pending", "running", "done", "rejected", "migrating", "lost")]
+    assert all(name in lines for name in outcomes)
+    number = lambda text: int(text.replace(",", ""))  # noqa: E731
+    assert sum(number(lines[name]) for name in outcomes) == number(lines["VMs"]) == 3000
+
+
+@pytest.mark.parametrize("args", [["--vms", "50", "--days", "0.001"],
+                                  ["--vms", "50", "--tick", "1e9"]])
+def test_a_run_that_measures_nothing_says_so(tmp_path, args):
+    """Was: runs that measure nothing exited 0 without a word."""
+    result = run("simulate", *args, "--no-plots", "--no-progress", "--out", tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    assert "vmsched: warning: nothing was measured" in result.stderr
+    assert _summary_lines(result.stdout)["VM-ticks measured"] == "0"
+
+
+def test_memory_states_are_not_reported_without_reclamation(tmp_path):
+    """Was: with --memory-model none the summary still reported host-ticks in "low"."""
+    result = run("simulate", "--vms", "2000", "--days", "1", "--hosts", "3", "--memory-model",
+                 "none", "--no-plots", "--no-progress", "--out", tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    assert "memory state" not in result.stdout
+    with_esxi = run("simulate", "--vms", "2000", "--days", "1", "--hosts", "3", "--no-plots",
+                    "--no-progress", "--out", tmp_path / "e")
+    assert "host-ticks in memory state low" in with_esxi.stdout
+
+
+def test_summary_parquet_keeps_numbers_numeric(tmp_path):
+    """Was: summary.parquet stored every value as a string."""
+    import pandas as pd
+
+    result = run("simulate", *SMALL, "--no-plots", "--out", tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_parquet(tmp_path / "o" / "summary.parquet")
+    assert len(summary) == 1
+    assert summary["VMs"].dtype.kind == "i" and summary["VMs"].iloc[0] == 200
+    assert summary["hosts in use, mean"].dtype.kind == "f"
+    assert summary["CPU used core-hours"].dtype.kind == "f"
+    assert summary["policy"].iloc[0] == "best_fit"
+
+
+def test_a_rerun_replaces_vmscheds_own_files_and_leaves_others(tmp_path):
+    """Was: a rerun with --no-plots into an old folder left the old PNGs beside the new
+    tables."""
+    from vmsched.simulation.results import OWN_FILES
+
+    out = tmp_path / "o"
+    assert run("simulate", *SMALL, "--out", out).returncode == 0
+    assert (out / "memory_state.png").exists()
+    (out / "my-notes.txt").write_text("mine")
+    result = run("simulate", *SMALL, "--seed", "3", "--no-plots", "--out", out)
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in out.iterdir()}
+    assert not any(name.endswith(".png") for name in names)
+    assert names == {name for name in OWN_FILES if name.endswith(".parquet")} | {"my-notes.txt"}
+    assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+
+
+def test_an_interrupted_run_leaves_the_folder_as_it_was(tmp_path):
+    """Was: Ctrl-C or a crash could leave an empty folder, or Parquet without PNGs."""
+    import signal
+
+    new, old = tmp_path / "new", tmp_path / "old"
+    assert run("simulate", *SMALL, "--no-plots", "--out", old).returncode == 0
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    for out in (new, old):
+        process = subprocess.Popen(
+            vmsched_command() + ["simulate", "--vms", "3000000", "--days", "90", "--hosts",
+                                 "6000", "--no-progress", "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(8)                     # well inside the run (it takes minutes)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+        assert process.returncode != 0, stderr
+        assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
+    assert not new.exists()
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+
+
+def test_own_files_name_what_a_run_writes(tmp_path):
+    from vmsched.simulation.results import OWN_FILES
+
+    out = tmp_path / "o"
+    assert run("simulate", *SMALL, "--out", out).returncode == 0
+    assert {p.name for p in out.iterdir()} == set(OWN_FILES)

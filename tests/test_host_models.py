@@ -1,5 +1,5 @@
-"""Host models: engine = reference on random hosts and VMs, and every invariant of DESIGN
-sections 4 and 5.
+"""Host models: engine = reference on random hosts and VMs, and every invariant of the CPU
+and memory models.
 
 Float tolerance: grants agree within 1e-7 cores x max(1, C); memory within 1e-6 MiB x
 max(1, M). Water levels are solved by different methods (Newton in the engine, bisection in the
@@ -106,7 +106,7 @@ def test_engine_matches_reference(cpu, memory, scenario):
 
 
 def check_invariants(fleet, models, result):
-    """DESIGN 4 and 5 invariants on one tick's result."""
+    """The CPU and memory models' invariants on one tick's result."""
     eps = 1e-9
     layout = result.layout
     capped = result.capped_demand

@@ -1,4 +1,4 @@
-"""Simulation semantics (DESIGN section 7), fleet sizing, the synthetic generator, results."""
+"""Simulation semantics, fleet sizing, the synthetic generator, results."""
 
 import hashlib
 

@@ -1,4 +1,4 @@
-"""vmsched.HostModels: what each VM gets, tick by tick, on its host (DESIGN sections 4 and 5).
+"""vmsched.HostModels: what each VM gets, tick by tick, on its host.
 
 `HostModels(cpu="fair_share", memory="esxi", **parameters).step(fleet, cpu_demand,
 active_memory, tick_s)` runs the vCPU scheduler and the memory model of every host for one tick

@@ -1,4 +1,4 @@
-"""Reference host models: one host, plain Python, the DESIGN formulas written out.
+"""Reference host models: one host, plain Python, the models' formulas written out.
 
 Water levels are found by plain bisection (a different method from the engine's safeguarded
 Newton steps), so tests compare engine and reference with a stated float tolerance.
@@ -21,7 +21,7 @@ def _bisect(predicate, low, high, iterations=200):
 
 
 def fair_share(capacity, demand, shares, reservation, limit):
-    """Granted cores per VM: g = min(D, max(R, lam * shares)) with sum g = C (DESIGN 4)."""
+    """Granted cores per VM: g = min(D, max(R, lam * shares)) with sum g = C."""
     wanted = [min(d, lim) for d, lim in zip(demand, limit)]
     floor = [min(r, w) for r, w in zip(reservation, wanted)]
     if sum(wanted) <= capacity:

@@ -1,4 +1,4 @@
-"""Results of a Simulation: tables, a summary, Parquet files and plots (DESIGN section 6).
+"""Results of a Simulation: tables, a summary, Parquet files and plots.
 
 Tables (pandas): `vms` (per VM: placement, status, exact totals of used / ready / throttled
 core-seconds and ballooned / compressed / swapped / stalled MiB-seconds, seconds in contention),
@@ -7,6 +7,9 @@ core-seconds and ballooned / compressed / swapped / stalled MiB-seconds, seconds
 `tenants` (allocated vCPU-hours and GiB-hours, used core-hours).
 """
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,12 @@ import pandas as pd
 
 from vmsched.engine.models.kernels_memory import STATE_NAMES
 from vmsched.engine.simulation import STATUS_NAMES, kernels_sim
+
+#: The files a run writes (Results.write replaces exactly these in its folder).
+TABLE_NAMES = ("vms", "ticks", "hosts", "snapshots", "tenants", "summary")
+CHART_NAMES = ("hosts_in_use", "cpu_utilization", "cpu_ready", "memory_state")
+OWN_FILES = tuple(f"{name}.parquet" for name in TABLE_NAMES) + tuple(
+    f"{name}.png" for name in CHART_NAMES)
 
 READY_THRESHOLD = 0.05  # a VM "suffers" with more than 5% of its CPU demand ready
 
@@ -36,6 +45,8 @@ class Results:
         self.policy = sim.placer.policy.name or "pipeline"
         self.controllers = [c.name for c in sim.controllers]
         self.models = (repr(sim.host_models) if sim.host_models is not None else "none")
+        self.memory_model = (sim.host_models.memory.name if sim.host_models is not None
+                             else None)
         vms = table[["vm_id", "tenant", "start_s", "end_s"]].copy()
         for r, name in enumerate(sim.fleet.resources):
             vms[name] = sim.requests[:, r]
@@ -142,9 +153,10 @@ class Results:
             vms["ready_core_s"].sum() / demand) if demand > 0 else 0.0
         for name in ("ballooned", "compressed", "swapped", "stall"):
             out[f"memory {name} GiB-hours"] = float(vms[f"{name}_mib_s"].sum() / 1024 / 3600)
-        for state in STATE_NAMES[2:]:
-            out[f"host-ticks in memory state {state}"] = round(
-                float(self.hosts[f"ticks_{state}"].sum()), 6)
+        if self.memory_model not in (None, "none"):   # the states mean nothing without
+            for state in STATE_NAMES[2:]:             # reclamation
+                out[f"host-ticks in memory state {state}"] = round(
+                    float(self.hosts[f"ticks_{state}"].sum()), 6)
         out["migrations"] = int(vms["migrations"].sum())
         if len(self.drains):
             out["drains"] = len(self.drains)
@@ -156,7 +168,39 @@ class Results:
         out["tenants"] = len(self.tenants)
         return pd.Series(out, name="value", dtype=object)
 
+    def summary_table(self):
+        """The summary as a one-row DataFrame, a column per figure, numbers kept numeric
+        (integers int64, reals float64, text as strings)."""
+        row = {key: (value if isinstance(value, (int, float, np.integer, np.floating))
+                     and not isinstance(value, bool) else str(value))
+               for key, value in self.summary().items()}
+        return pd.DataFrame([row])
+
     # ------------------------------------------------------------ files
+
+    def write(self, folder, plots=True):
+        """Write the tables (and, if plots, the charts) into folder as one set: everything is
+        written into a staging folder beside it first, then vmsched's own files already in
+        folder (OWN_FILES, from an earlier run) are removed and the new ones moved in, one
+        rename each. So an interrupted run leaves the folder as it was, two runs never mix,
+        and files that are not vmsched's stay. Returns the paths."""
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+        try:
+            written = self.to_parquet(staging)
+            if plots:
+                written += self.plot(staging)
+            folder.mkdir(exist_ok=True)
+            for name in OWN_FILES:
+                (folder / name).unlink(missing_ok=True)
+            paths = []
+            for path in written:
+                os.replace(path, folder / path.name)
+                paths.append(folder / path.name)
+            return paths
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def to_parquet(self, folder):
         """Write vms, ticks, hosts, snapshots, tenants and summary as Parquet into folder;
@@ -166,7 +210,7 @@ class Results:
         paths = []
         tables = {"vms": self.vms, "ticks": self.ticks, "hosts": self.hosts,
                   "snapshots": self.snapshots, "tenants": self.tenants,
-                  "summary": self.summary().astype(str).to_frame()}
+                  "summary": self.summary_table()}
         for name, frame in tables.items():
             frame = frame.copy()
             for column in frame.columns:

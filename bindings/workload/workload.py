@@ -1,4 +1,4 @@
-"""vmsched.Workload: the VMs to simulate (DESIGN section 7).
+"""vmsched.Workload: the VMs to simulate.
 
 A workload is a table with one row per VM:
 

@@ -1,4 +1,4 @@
-"""vCPU scheduling on one host for one tick (Numba kernels; DESIGN section 4).
+"""vCPU scheduling on one host for one tick (Numba kernels).
 
 Units: cores (a fraction of one pCPU per second, 0..vcpus). Every function takes the VMs of one
 host as arrays, writes the granted cores into `granted` and returns (sum granted, sum D).

@@ -1,4 +1,4 @@
-"""Memory on one host for one tick (Numba kernels; DESIGN section 5). Units: MiB.
+"""Memory on one host for one tick (Numba kernels). Units: MiB.
 
 Host guest memory M = memory - reserved. minFree = 899 MiB for the first 28 GiB of host
 memory plus 1% of the rest. The host's state compares free memory F with minFree:
