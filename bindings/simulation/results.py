@@ -222,8 +222,9 @@ class Results:
         return paths
 
     def plot(self, folder):
-        """PNG charts of hosts in use, CPU utilisation, ready time and memory states over
-        time; returns the paths."""
+        """PNG charts over time, each titled with its workload, fleet and policy: hosts in use
+        against the fleet's size (VMs on a second axis), CPU granted and demanded, CPU ready,
+        and the memory states of hosts in use; returns the paths."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -233,35 +234,80 @@ class Results:
         folder.mkdir(parents=True, exist_ok=True)
         ticks = self.ticks
         days = ticks["time_s"] / 86400.0
-        capacity = ticks["cpu_capacity_in_use_cores"].replace(0, np.nan)
-        charts = {
-            "hosts_in_use": ("Hosts in use", "hosts", [("hosts in use", ticks["hosts_in_use"]),
-                                                      ("VMs / 10", ticks["vms"] / 10)]),
-            "cpu_utilization": ("CPU utilisation of hosts in use", "fraction of guest pCPUs",
-                                [("granted", ticks["cpu_granted_cores"] / capacity),
-                                 ("demanded", ticks["cpu_demand_cores"] / capacity)]),
-            "cpu_ready": ("CPU ready (wanted, not given)", "fraction of demand",
-                          [("ready", ticks["ready_core_s"] / (ticks["cpu_demand_cores"]
-                                                              * self.tick_s).replace(0, np.nan))]),
-        }
+        context = f"{self.workload_name} | {self.n_hosts:,} hosts | {self.policy}"
         paths = []
-        for name, (title, unit, lines) in charts.items():
-            figure, axes = plt.subplots(figsize=(9, 4))
-            for label, values in lines:
-                axes.plot(days, values, label=label, linewidth=1)
-            axes.set(title=title, xlabel="day", ylabel=unit)
-            axes.legend()
+
+        def save(figure, axes, name, title, unit):
+            axes.set_title(f"{title}\n{context}", fontsize="medium")
+            axes.set(xlabel="day", ylabel=unit)
             axes.grid(alpha=0.3)
             paths.append(folder / f"{name}.png")
             figure.tight_layout()
             figure.savefig(paths[-1], dpi=100)
             plt.close(figure)
+
+        # Hosts in use against the fleet (the headroom), VMs on their own axis.
         figure, axes = plt.subplots(figsize=(9, 4))
-        states = [ticks[f"hosts_{s}"] for s in STATE_NAMES]
-        axes.stackplot(days, *states, labels=[f"{s}" for s in STATE_NAMES],
-                       colors=["#4caf50", "#8bc34a", "#ffc107", "#ff7043", "#d32f2f"])
-        axes.set(title="Memory state of hosts in use", xlabel="day", ylabel="hosts")
+        axes.plot(days, ticks["hosts_in_use"], label="hosts in use", linewidth=1.5)
+        axes.axhline(self.n_hosts, color="black", linestyle="--", linewidth=1,
+                     label=f"hosts in fleet ({self.n_hosts:,})")
+        axes.set_ylim(0, self.n_hosts * 1.08)
+        vms_axes = axes.twinx()
+        vms_axes.plot(days, ticks["vms"], color="tab:orange", linewidth=0.8, label="VMs")
+        vms_axes.set_ylabel("VMs measured")
+        vms_axes.set_ylim(bottom=0)
+        axes.set_zorder(vms_axes.get_zorder() + 1)   # hosts drawn over the VMs
+        axes.patch.set_visible(False)
+        handles = axes.get_legend_handles_labels()
+        more = vms_axes.get_legend_handles_labels()
+        axes.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left",
+                    bbox_to_anchor=(0.0, 0.92), fontsize="small")
+        save(figure, axes, "hosts_in_use", "Hosts in use", "hosts")
+
+        # CPU: granted as an area, demanded as a line on top (visible when they are equal).
+        capacity = ticks["cpu_capacity_in_use_cores"].replace(0, np.nan)
+        granted = ticks["cpu_granted_cores"] / capacity
+        demanded = ticks["cpu_demand_cores"] / capacity
+        figure, axes = plt.subplots(figsize=(9, 4))
+        axes.fill_between(days, 0, granted.fillna(0), color="tab:blue", alpha=0.35,
+                          label="granted")
+        axes.plot(days, demanded, color="tab:red", linewidth=0.9, label="demanded")
+        axes.set_ylim(bottom=0)
         axes.legend(loc="upper left", fontsize="small")
+        save(figure, axes, "cpu_utilization", "CPU utilisation of hosts in use",
+             "fraction of guest pCPUs")
+
+        # CPU ready: never below 0; an all-zero run says so.
+        ready = (ticks["ready_core_s"] / (ticks["cpu_demand_cores"] * self.tick_s)
+                 .replace(0, np.nan))
+        figure, axes = plt.subplots(figsize=(9, 4))
+        axes.plot(days, ready, linewidth=1, label="ready")
+        peak = float(np.nanmax(ready)) if ready.notna().any() else 0.0
+        axes.set_ylim(0, peak * 1.1 if peak > 0 else 0.01)
+        if peak == 0:
+            axes.text(0.5, 0.5, "no CPU ready time: every VM got its demand",
+                      transform=axes.transAxes, ha="center", va="center", color="0.3")
+        axes.legend(loc="upper left", fontsize="small")
+        save(figure, axes, "cpu_ready", "CPU ready (wanted, not given)", "fraction of demand")
+
+        # Memory states; below them, the hosts under pressure (hard or low) on their own
+        # axis, so that thin bands are seen.
+        figure, (axes, below) = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
+                                             gridspec_kw={"height_ratios": [3, 1]})
+        states = [ticks[f"hosts_{s}"] for s in STATE_NAMES]
+        axes.stackplot(days, *states, labels=list(STATE_NAMES),
+                       colors=["#a5d6a7", "#43a047", "#fdd835", "#fb8c00", "#b71c1c"])
+        in_use = float(sum(states).max()) if len(ticks) else 0.0
+        axes.set_ylim(0, max(1.0, in_use) * 1.3)     # room for the legend above the stack
+        axes.legend(loc="upper left", fontsize="small", ncol=5)
+        pressure = ticks["hosts_hard"] + ticks["hosts_low"]
+        below.fill_between(days, 0, pressure, color="#b71c1c", step=None, linewidth=0.8)
+        below.set_ylim(0, max(1.0, float(pressure.max()) * 1.15))
+        below.set_ylabel("hard + low")
+        below.grid(alpha=0.3)
+        below.set_xlabel("day")
+        axes.set_title(f"Memory state of hosts in use\n{context}", fontsize="medium")
+        axes.set_ylabel("hosts")
         axes.grid(alpha=0.3)
         paths.append(folder / "memory_state.png")
         figure.tight_layout()
