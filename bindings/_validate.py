@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from vmsched.engine import dtypes
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 def position(index, labels):
@@ -73,7 +73,7 @@ def _broadcast(name, array, shape, error):
 def integer(name, value, *, minimum=None, maximum=None):
     """A Python int from an int or NumPy integer (not bool, not float)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(f"{name} = {value!r} is not an integer")
+        raise InvalidRequest(f"{name} = {shown(value)} is not an integer")
     value = int(value)
     if minimum is not None and value < minimum:
         raise InvalidRequest(f"{name} = {value} is below {minimum}")
@@ -85,7 +85,7 @@ def integer(name, value, *, minimum=None, maximum=None):
 def nonnegative_real(name, value):
     """A finite float >= 0 from an int or float (not bool)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real,)):
-        raise InvalidRequest(f"{name} = {value!r} is not a number")
+        raise InvalidRequest(f"{name} = {shown(value)} is not a number")
     value = float(value)
     if not np.isfinite(value) or value < 0:
         raise InvalidRequest(f"{name} = {value} must be finite and >= 0")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 def realised_overcommit(fleet, per_host=False, scope="in_use"):
@@ -27,7 +27,7 @@ def realised_overcommit(fleet, per_host=False, scope="in_use"):
     elif scope == "all":
         hosts = np.ones(fleet.n_hosts, dtype=bool)
     else:
-        raise InvalidRequest(f"scope = {scope!r} is neither 'in_use' nor 'all'")
+        raise InvalidRequest(f"scope = {shown(scope)} is neither 'in_use' nor 'all'")
     usable_sum = usable[hosts].sum(axis=0)
     used_sum = used[hosts].sum(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):

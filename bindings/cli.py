@@ -26,12 +26,13 @@ import os
 import sys
 import tempfile
 import tomllib
+import warnings
 from pathlib import Path
 
 import click
 import numpy as np
 
-from vmsched.errors import VmschedError
+from vmsched.errors import VmschedError, shown
 
 FORMATS = ("synthetic", "table", "azure-vmtable", "azure-packing", "azure-flavors", "planetlab",
            "bitbrains", "alibaba-openb")
@@ -69,7 +70,7 @@ class _Whole(click.ParamType):
             except ValueError:
                 self.fail(f"{value} is not a whole number", param, ctx)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"{value!r} is not a whole number", param, ctx)
+            self.fail(f"{shown(value)} is not a whole number", param, ctx)
         if value < self.minimum:
             self.fail(f"{value} is below {self.minimum}", param, ctx)
         return value
@@ -82,11 +83,11 @@ class _Positive(click.ParamType):
 
     def convert(self, value, param, ctx):
         if isinstance(value, bool):
-            self.fail(f"{value!r} is not a number", param, ctx)
+            self.fail(f"{shown(value)} is not a number", param, ctx)
         try:
             number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
+            self.fail(f"{shown(value)} is not a number", param, ctx)
         if not (np.isfinite(number) and number > 0):
             shown = value if isinstance(value, str) else repr(value)
             self.fail(f"{shown} is not a finite number above 0", param, ctx)
@@ -112,7 +113,9 @@ class OneLineErrors(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            with warnings.catch_warnings():
+                warnings.showwarning = _one_line_warning
+                code = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.UsageError as error:
             command = error.ctx.command_path if error.ctx is not None else "vmsched"
             click.echo(f"vmsched: error: {error.format_message()} (see '{command} --help')",
@@ -125,6 +128,17 @@ class OneLineErrors(click.Group):
             click.echo("vmsched: aborted", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """vmsched's warnings (about the input) as one line; others as Python shows them."""
+    from vmsched.errors import DataWarning
+
+    if issubclass(category, DataWarning):
+        click.echo(f"vmsched: warning: {message}", err=True)
+    else:
+        click.echo(warnings.formatwarning(message, category, filename, lineno, line).rstrip(),
+                   err=True)
 
 
 class Failure(click.ClickException):
@@ -175,6 +189,7 @@ def settings(given):
     """Merge: defaults < scenario file < command line."""
     values = dict(DEFAULTS, memory_parameters={})
     scenario = given.pop("scenario", None)
+    given_in = {}
     if scenario:
         try:
             document = tomllib.loads(Path(scenario).read_text())
@@ -184,7 +199,6 @@ def settings(given):
             raise Failure(f"scenario file {scenario}: {error}") from None
         from vmsched.models.host_models import MEMORY_PARAMETERS
 
-        given_in = {}
         for table, fields in document.items():
             if table not in SCENARIO_KEYS or not isinstance(fields, dict):
                 raise Failure(f"scenario file {scenario}: unknown table [{table}]; known: "
@@ -197,7 +211,7 @@ def settings(given):
                     known = list(SCENARIO_KEYS[table])
                     if table == "host_models":
                         known += list(MEMORY_PARAMETERS)
-                    raise Failure(f"scenario file {scenario}: unknown key {key!r} in "
+                    raise Failure(f"scenario file {scenario}: unknown key {shown(key)} in "
                                   f"[{table}]; known: {', '.join(known)}")
                 name = SCENARIO_KEYS[table][key]
                 if name in given_in:
@@ -207,12 +221,14 @@ def settings(given):
                 try:
                     values[name] = TYPES[name].convert(value, None, None)
                 except click.BadParameter as error:
-                    raise Failure(f"scenario file {scenario}: [{table}] {key} = {value!r}: "
+                    raise Failure(f"scenario file {scenario}: [{table}] {key} = {shown(value)}: "
                                   f"{error.format_message()}") from None
     renamed = {"format_": "format"}
     for key, value in given.items():
         if value is not None:
             values[renamed.get(key, key)] = value
+            given_in[renamed.get(key, key)] = "command line"
+    values["given"] = set(given_in)      # the settings not left at their defaults
     return values
 
 
@@ -221,6 +237,8 @@ def load(values):
     from vmsched.workload.readers import FLEET_FORMATS, READERS
     from vmsched.workload.synthetic import synthetic_workload
 
+    if values["cpu_readings"] and values["format"] != "azure-vmtable":
+        raise Failure(f"--cpu-readings is for --format azure-vmtable, not {values['format']}")
     if values["format"] == "synthetic":
         if values["path"]:
             raise Failure("--trace is for trace formats; the synthetic workload has none "
@@ -231,6 +249,8 @@ def load(values):
         raise Failure(f"--format {values['format']} needs --trace PATH")
     if not Path(values["path"]).exists():
         raise Failure(f"trace {values['path']} does not exist")
+    if values["cpu_readings"] and not Path(values["cpu_readings"]).is_file():
+        raise Failure(f"--cpu-readings {values['cpu_readings']} does not exist")
     reader = READERS[values["format"]]
     try:
         if values["format"] == "azure-vmtable":
@@ -318,6 +338,37 @@ def host_shape(values):
     return shape
 
 
+#: Host-shape settings, which a format that brings its own fleet cannot take.
+SHAPE_SETTINGS = {"hosts": "--hosts", "vcpus": "--vcpus", "memory_gib": "--memory-gib",
+                  "disk_gib": "--disk-gib"}
+
+
+def check_fleet_options(values):
+    """A format that brings its own fleet takes overcommit settings (applied to its hosts)
+    but refuses host-shape settings, which cannot apply."""
+    from vmsched.workload.readers import FLEET_FORMATS
+
+    if values["format"] not in FLEET_FORMATS:
+        return
+    shaped = [option for key, option in SHAPE_SETTINGS.items() if key in values["given"]]
+    if shaped:
+        raise Failure(f"--format {values['format']} brings its own fleet (its machines): "
+                      f"{', '.join(shaped)} cannot apply; --overcommit, --cpu-ratio and "
+                      f"--ram-ratio do")
+
+
+def apply_overcommit(values, fleet):
+    """The overcommit settings the user gave, on a trace's own fleet (its hosts keep the
+    trace's inventory otherwise)."""
+    if "overcommit" in values["given"]:
+        fleet.set_overcommit(values["overcommit"])
+    ratios = {name: values[key] for key, name in (("cpu_ratio", "VCPU"),
+                                                  ("ram_ratio", "MEMORY_MB"))
+              if values[key] is not None and name in fleet.resources}
+    if ratios:
+        fleet.set_overcommit(**ratios)
+
+
 def check_classes(workload):
     """The workload asks only for classes a uniform fleet has."""
     extra = {name: 0 for name in workload.resources if name not in ("VCPU", "MEMORY_MB",
@@ -374,9 +425,12 @@ def _simulate(values, plots, progress):
                         **values["memory_parameters"])
     resolve_policy(values["policy"])
     shape = host_shape(values)
+    check_fleet_options(values)
     out = check_out_folder(values["out"])
     workload, fleet = load(values)
-    if fleet is None:
+    if fleet is not None:
+        apply_overcommit(values, fleet)
+    else:
         check_classes(workload)
         hosts = values["hosts"]
         if hosts is None:

@@ -70,3 +70,23 @@ class NoValidHost(DoesNotFit):
 
 class InvariantViolation(VmschedError, AssertionError):
     """check_invariants() found engine state that breaks a documented invariant (a bug)."""
+
+
+class DataWarning(UserWarning):
+    """The input is usable but not all of it was used as given (e.g. trace rows that match
+    nothing); the message counts what."""
+
+
+def shown(value):
+    """A value as an error message shows it: repr(), but NumPy scalars as plain numbers
+    (1, not np.int64(1)), also inside tuples and lists."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, tuple):
+        items = [shown(v) for v in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(shown(v) for v in value) + "]"
+    return repr(value)

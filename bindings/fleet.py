@@ -10,7 +10,7 @@ import pandas as pd
 from vmsched import _validate
 from vmsched.accounting import realised_overcommit, stranded_capacity
 from vmsched.engine import FleetState, dtypes
-from vmsched.errors import InvalidInventory, InvalidRequest, UnknownHost, UnknownResource
+from vmsched.errors import InvalidInventory, InvalidRequest, UnknownHost, UnknownResource, shown
 from vmsched.presets import resolve_preset
 from vmsched.models.vm_settings import FIELDS as SCHEDULING_FIELDS
 from vmsched.models.vm_settings import VMSettings
@@ -143,7 +143,7 @@ class Fleet(FleetState):
         resources = tuple(totals)
         for name, value in totals.items():
             if np.ndim(value) != 0:
-                raise InvalidInventory(f"{name} total = {value!r} must be a single number")
+                raise InvalidInventory(f"{name} total = {shown(value)} must be a single number")
         row = np.array([totals[name] for name in resources])
         total = np.broadcast_to(row, (n_hosts, len(resources)))
         return cls(total, resources=resources,
@@ -200,9 +200,9 @@ class Fleet(FleetState):
         try:
             position = self._host_names.get_loc(host)
         except (KeyError, TypeError, pd.errors.InvalidIndexError):
-            raise UnknownHost(f"host {host!r} is not in this fleet") from None
+            raise UnknownHost(f"host {shown(host)} is not in this fleet") from None
         if not isinstance(position, (int, np.integer)):
-            raise UnknownHost(f"host {host!r} is not a unique host name")
+            raise UnknownHost(f"host {shown(host)} is not a unique host name")
         return int(position)
 
     def resource_index(self, resource):
@@ -210,7 +210,7 @@ class Fleet(FleetState):
         try:
             return self.resources.index(resource)
         except ValueError:
-            raise UnknownResource(f"resource class {resource!r} is not in this fleet; it has "
+            raise UnknownResource(f"resource class {shown(resource)} is not in this fleet; it has "
                                   f"{', '.join(self.resources)}") from None
 
     # ------------------------------------------------------------ inventory changes
@@ -286,7 +286,7 @@ class Fleet(FleetState):
             return np.arange(self.n_hosts, dtype=dtypes.INDEX)
         array = np.atleast_1d(np.asarray(hosts))
         if array.ndim != 1 or array.size == 0:
-            raise InvalidRequest(f"hosts = {hosts!r} must be a non-empty 1-D selection")
+            raise InvalidRequest(f"hosts = {shown(hosts)} must be a non-empty 1-D selection")
         if array.dtype.kind in "iu":
             bad = (array < 0) | (array >= self.n_hosts)
             if bad.any():
@@ -378,9 +378,9 @@ class Fleet(FleetState):
 
 def _check_resource_names(resources):
     if not resources or any(not isinstance(n, str) or not n for n in resources):
-        raise InvalidInventory(f"resources = {resources!r} must be non-empty strings")
+        raise InvalidInventory(f"resources = {shown(resources)} must be non-empty strings")
     if len(set(resources)) != len(resources):
-        raise InvalidInventory(f"resources = {resources!r} names a class twice")
+        raise InvalidInventory(f"resources = {shown(resources)} names a class twice")
 
 
 def _per_class(name, value, default, resources, shape, total=None):

@@ -5,7 +5,7 @@ Ratios apply to the VCPU, MEMORY_MB and DISK_GB classes; any other class keeps r
 
 from dataclasses import dataclass
 
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 @dataclass(frozen=True)
@@ -48,5 +48,5 @@ def resolve_preset(preset):
         return preset
     if isinstance(preset, str) and preset in PRESETS:
         return PRESETS[preset]
-    raise InvalidRequest(f"overcommit preset {preset!r} is unknown; known presets: "
+    raise InvalidRequest(f"overcommit preset {shown(preset)} is unknown; known presets: "
                          f"{', '.join(sorted(PRESETS))}")

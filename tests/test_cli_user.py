@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.cli
 FIXTURES = Path(__file__).parent / "fixtures"
 SMALL = ["--vms", "200", "--days", "0.2", "--no-progress"]
 
@@ -254,7 +255,7 @@ def test_an_interrupted_run_leaves_the_folder_as_it_was(tmp_path):
             vmsched_command() + ["simulate", "--vms", "3000000", "--days", "90", "--hosts",
                                  "6000", "--no-progress", "--out", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(8)                     # well inside the run (it takes minutes)
+        time.sleep(5)                     # well inside the run (it takes half a minute)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=120)
         assert process.returncode != 0, stderr
@@ -269,3 +270,70 @@ def test_own_files_name_what_a_run_writes(tmp_path):
     out = tmp_path / "o"
     assert run("simulate", *SMALL, "--out", out).returncode == 0
     assert {p.name for p in out.iterdir()} == set(OWN_FILES)
+
+
+# ---------------------------------------------------------------- traces (items 4, 6, 13)
+
+def test_a_missing_cpu_readings_file_is_named_as_such(tmp_path):
+    """Was: reported as an unreadable vmtable."""
+    result = run("simulate", "--format", "azure-vmtable", "--trace",
+                 FIXTURES / "azure_vmtable.csv", "--cpu-readings", tmp_path / "nope.csv",
+                 "--out", tmp_path / "o")
+    assert_one_line_error(result, "--cpu-readings", "nope.csv", "does not exist")
+
+
+def test_cpu_readings_for_another_format_are_refused(tmp_path):
+    """Was: --cpu-readings with a format that has no readings was silently ignored."""
+    result = run("simulate", *SMALL, "--cpu-readings", FIXTURES / "azure_cpu_readings.csv",
+                 "--out", tmp_path / "o")
+    assert_one_line_error(result, "--cpu-readings", "azure-vmtable")
+
+
+def test_cpu_readings_that_miss_vms_warn_in_one_line(tmp_path):
+    """Was: readings that match only some VMs were silently partial."""
+    result = run("simulate", "--format", "azure-vmtable", "--trace",
+                 FIXTURES / "azure_vmtable.csv", "--cpu-readings",
+                 FIXTURES / "azure_cpu_readings.csv", "--no-plots", "--no-progress", "--out",
+                 tmp_path / "o")
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert warning == ["vmsched: warning: cpu_readings " + str(FIXTURES / "azure_cpu_readings.csv")
+                       + ": 1 of the vmtable's 3 VMs have no readings (they use their avgcpu); "
+                         "0 of its 2 VMs are not in the vmtable"]
+
+
+def test_cpu_readings_that_match_nothing_are_refused(tmp_path):
+    """Was: ignored (the sample vmtable and readings share no ids)."""
+    readings = tmp_path / "r.csv"
+    readings.write_text("0,someone-else,1,2,3\n")
+    result = run("simulate", "--format", "azure-vmtable", "--trace",
+                 FIXTURES / "azure_vmtable.csv", "--cpu-readings", readings, "--out",
+                 tmp_path / "o")
+    assert_one_line_error(result, "share no vmid")
+
+
+@pytest.mark.parametrize("option", [["--hosts", "5"], ["--vcpus", "8"], ["--memory-gib", "64"]])
+def test_a_trace_with_its_own_fleet_refuses_host_shape_options(tmp_path, option):
+    """Was: --format alibaba-openb silently ignored --hosts and --vcpus."""
+    result = run("simulate", "--format", "alibaba-openb", "--trace", FIXTURES / "alibaba_openb",
+                 *option, "--out", tmp_path / "o")
+    assert_one_line_error(result, option[0], "brings its own fleet")
+
+
+def test_a_trace_with_its_own_fleet_takes_the_overcommit_options(tmp_path):
+    """Was: --format alibaba-openb silently ignored --cpu-ratio and --overcommit. A CPU
+    allocation ratio of 0.1 on the trace's own machines leaves room for a tenth of the vCPUs:
+    VMs are rejected that fit without it."""
+    def rejected(*options):
+        result = run("simulate", "--format", "alibaba-openb", "--trace",
+                     FIXTURES / "alibaba_openb", *options, "--no-plots", "--no-progress",
+                     "--out", tmp_path / "o")
+        assert result.returncode == 0, result.stderr
+        return int(_summary_lines(result.stdout)["VMs rejected"].replace(",", ""))
+
+    plain = rejected()
+    assert rejected("--cpu-ratio", "0.1") > plain
+    assert rejected("--overcommit", "none", "--cpu-ratio", "0.1") > plain
+    result = run("simulate", "--format", "alibaba-openb", "--trace",
+                 FIXTURES / "alibaba_openb", "--overcommit", "lots", "--out", tmp_path / "o")
+    assert_one_line_error(result, "lots")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from placement_strategies import fleets, host_attributes, requests
+from placement_strategies import fleets, host_attributes, requests, scales_of
 
 from vmsched import FILTERS, POLICIES, WEIGHERS, Fleet, Placer, Policy, errors
 from vmsched.placement.filters import FunctionFilter, MaxVMsPerHost, ResourceFit
@@ -28,7 +28,7 @@ def scenarios(draw, policy):
     fleet = draw(fleets())
     labels, domains = draw(host_attributes(fleet.n_hosts))
     steps = draw(st.lists(st.one_of(
-        st.tuples(st.just("place"), requests(fleet.n_resources),
+        st.tuples(st.just("place"), requests(fleet.n_resources, scales_of(fleet)),
                   st.sampled_from([None, "g0", "g1"])),
         st.tuples(st.just("release"), st.integers(0, 10 ** 6))), min_size=1, max_size=60))
     return fleet, labels, domains, steps

@@ -9,7 +9,15 @@ import numpy as np
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from placement_strategies import GROUP_POLICIES, LABELS, fleets, host_attributes, policies, requests
+from placement_strategies import (
+    GROUP_POLICIES,
+    LABELS,
+    fleets,
+    host_attributes,
+    policies,
+    requests,
+    scales_of,
+)
 
 from vmsched import Placer
 from vmsched.errors import NoValidHost
@@ -34,6 +42,7 @@ class PlacementMachine(RuleBasedStateMachine):
                                         spec["max_skew"])
             self.groups.append(f"g{g}")
         self.n_resources = fleet.n_resources
+        self.scales = scales_of(fleet)
 
     def draw_context(self, data):
         labels = data.draw(st.sets(st.sampled_from(LABELS + ("unknown",)), max_size=2))
@@ -42,7 +51,7 @@ class PlacementMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def place(self, data):
-        request = data.draw(requests(self.n_resources))
+        request = data.draw(requests(self.n_resources, self.scales))
         labels, group = self.draw_context(data)
         tenant = data.draw(st.sampled_from([0, "t1"]))
         outcomes = []
@@ -56,18 +65,22 @@ class PlacementMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), n=st.integers(1, 6))
     def place_many(self, data, n):
-        batch = [data.draw(requests(self.n_resources)) for _ in range(n)]
+        batch = [data.draw(requests(self.n_resources, self.scales)) for _ in range(n)]
         contexts = [self.draw_context(data) for _ in range(n)]
         labels = [c[0] for c in contexts]
         groups = [c[1] for c in contexts] if data.draw(st.booleans()) else None
         result = self.placer.place_many(np.array(batch), labels=labels, groups=groups)
-        hosts, vms = self.reference.place_many(batch, labels=labels, groups=groups)
+        hosts, vms, eliminated = self.reference.place_many(batch, labels=labels, groups=groups)
         assert result.hosts.tolist() == hosts
         assert result.vms.tolist() == vms
+        names = self.placer.filter_names
+        for i in range(n):          # what each filter eliminated (nothing where placed)
+            engine = {name: int(c) for name, c in zip(names, result.eliminated[i]) if c}
+            assert engine == {name: c for name, c in eliminated[i].items() if c}, i
 
     @rule(data=st.data(), n=st.integers(1, 4))
     def place_gang(self, data, n):
-        batch = [data.draw(requests(self.n_resources)) for _ in range(n)]
+        batch = [data.draw(requests(self.n_resources, self.scales)) for _ in range(n)]
         outcomes = []
         for placer in (self.placer, self.reference):
             try:
@@ -92,7 +105,7 @@ class PlacementMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def select(self, data):
-        request = data.draw(requests(self.n_resources))
+        request = data.draw(requests(self.n_resources, self.scales))
         labels, group = self.draw_context(data)
         outcomes = []
         for placer in (self.placer, self.reference):

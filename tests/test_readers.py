@@ -1,6 +1,8 @@
-"""Every trace reader on a shipped fixture, and on the real sample in ../shared/data when it is
-there (skipped, saying so, when it is not)."""
+"""Every trace reader on a shipped fixture, and on the real samples when they are there: the
+folder VMSCHED_DATA names, else ../shared/data beside the clone (skipped, saying where they
+were looked for and how to point at them, when they are not)."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,11 @@ from vmsched.workload.readers import (
 from vmsched.simulation import run_placement_only
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-real = pytest.mark.skipif(not DATA.is_dir(), reason=f"real trace samples not present at {DATA}")
+DATA = Path(os.environ.get("VMSCHED_DATA")
+            or Path(__file__).resolve().parents[2] / "shared" / "data")
+real = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"real trace samples not found at {DATA}: set VMSCHED_DATA to "
+                              f"the folder that holds them (azure2017-cpu, planetlab, ...)")
 
 
 def check(workload):
@@ -41,8 +46,9 @@ def check(workload):
 # ---------------------------------------------------------------- fixtures
 
 def test_azure_vmtable_fixture():
-    workload = read_azure_vmtable(FIXTURES / "azure_vmtable.csv",
-                                  FIXTURES / "azure_cpu_readings.csv")
+    with pytest.warns(errors.DataWarning, match="vm"):       # vm-c has no readings
+        workload = read_azure_vmtable(FIXTURES / "azure_vmtable.csv",
+                                      FIXTURES / "azure_cpu_readings.csv")
     table = check(workload)
     assert table["vm_id"].tolist() == ["vm-a", "vm-b", "vm-c"]
     assert table["VCPU"].tolist() == [2, 1, 32]               # V2 bucket ">24" -> 32
@@ -130,9 +136,11 @@ def test_missing_input_is_a_clear_error(reader, argument):
 @real
 def test_azure_vmtable_real_sample():
     folder = DATA / "azure2017-cpu"
-    workload = read_azure_vmtable(folder / "azure_v1_vmtable_sample.csv",
-                                  folder / "azure_v1_vm_cpu_readings_sample.csv")
-    assert len(check(workload)) == 10
+    assert len(check(read_azure_vmtable(folder / "azure_v1_vmtable_sample.csv"))) == 10
+    # The two samples were cut from the trace separately and share no vmid: refused.
+    with pytest.raises(errors.InvalidRequest, match="share no vmid"):
+        read_azure_vmtable(folder / "azure_v1_vmtable_sample.csv",
+                           folder / "azure_v1_vm_cpu_readings_sample.csv")
 
 
 @real

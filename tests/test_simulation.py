@@ -129,8 +129,33 @@ def test_results_tables_summary_and_plots(tmp_path):
     assert summary["VMs"] == 3000
     assert len(result.tenants) > 1 and (result.tenants["allocated_vcpu_hours"] >= 0).all()
     assert (result.hosts["busy_ticks"] <= result.ticks_run).all()
+    # The summary's figures are the tables' sums, not figures of their own.
+    vms, ticks = result.vms, result.ticks
+    status = vms["status"].astype(str)
+    assert summary["VMs placed"] == int((~status.isin(["rejected", "pending"])).sum())
+    assert summary["VMs rejected"] == int((status == "rejected").sum())
+    assert sum(summary[f"VMs {name} at the end"] for name in
+               ("pending", "running", "done", "rejected", "migrating", "lost")) == 3000
+    assert summary["VM-ticks measured"] == int(vms["ticks"].sum()) == int(ticks["vms"].sum())
+    assert summary["hosts in use, peak"] == int(ticks["hosts_in_use"].max())
+    assert summary["CPU used core-hours"] == pytest.approx(vms["used_core_s"].sum() / 3600)
+    assert summary["CPU used core-hours"] == pytest.approx(
+        result.tenants["used_core_hours"].sum(), rel=1e-9)
+    assert summary["memory swapped GiB-hours"] == pytest.approx(
+        vms["swapped_mib_s"].sum() / 1024 / 3600)
+    for state in ("soft", "hard", "low"):
+        assert summary[f"host-ticks in memory state {state}"] == pytest.approx(
+            result.hosts[f"ticks_{state}"].sum())
+    # The charts: four PNGs of the documented sizes, with something drawn on them.
+    import matplotlib.image
+
     paths = result.plot(tmp_path)
-    assert len(paths) == 4 and all(p.stat().st_size > 5000 for p in paths)
+    assert [p.name for p in paths] == ["hosts_in_use.png", "cpu_utilization.png",
+                                       "cpu_ready.png", "memory_state.png"]
+    for path in paths:
+        image = matplotlib.image.imread(path)
+        assert image.shape[:2] == ((500, 900) if path.name == "memory_state.png" else (400, 900))
+        assert image[..., :3].std() > 0.05                  # not a blank canvas
 
 
 def test_find_min_hosts_is_the_smallest():

@@ -26,7 +26,7 @@ import pandas as pd
 from vmsched import _validate
 from vmsched.engine.models import kernels_host
 from vmsched.engine.models.kernels_memory import N_PARAMETERS, STATE_NAMES
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 #: Memory parameters: name -> (default, unit and meaning). Order = the kernel's vector.
 MEMORY_PARAMETERS = {
@@ -65,7 +65,7 @@ def _resolve(kind, spec, registry):
         return spec
     if isinstance(spec, str) and spec in registry:
         return registry[spec]
-    raise InvalidRequest(f"{kind} model {spec!r} is unknown; known: {', '.join(registry)}")
+    raise InvalidRequest(f"{kind} model {shown(spec)} is unknown; known: {', '.join(registry)}")
 
 
 @dataclass
@@ -233,7 +233,7 @@ class HostModels:
         return 5 * 8 + 4 + 4 + 8 + 8
 
     def __repr__(self):
-        return f"HostModels(cpu={self.cpu.name!r}, memory={self.memory.name!r})"
+        return f"HostModels(cpu={shown(self.cpu.name)}, memory={shown(self.memory.name)})"
 
 
 class TickResult:
@@ -439,12 +439,12 @@ def _per_vm(name, values, layout, order, fleet, validate):
             raise InvalidRequest(f"{name} has shape {array.shape}; expected ({expected},) in "
                                  f"layout order")
     elif order == "slot":
-        if array.ndim != 1 or array.shape[0] < fleet.slot_high_water:
+        if array.ndim != 1 or array.shape[0] != fleet.slot_high_water:
             raise InvalidRequest(f"{name} has shape {array.shape}; expected one value per VM "
                                  f"handle ({fleet.slot_high_water},)")
         array = array[layout.vms]
     else:
-        raise InvalidRequest(f"order = {order!r} is neither 'slot' nor 'layout'")
+        raise InvalidRequest(f"order = {shown(order)} is neither 'slot' nor 'layout'")
     if validate:
         if array.dtype.kind not in "iuf":
             raise InvalidRequest(f"{name} has dtype {array.dtype}; expected numbers")

@@ -8,7 +8,7 @@ for memory; shares are relative weights (> 0).
 import numpy as np
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest, UnknownResource, UnknownVM
+from vmsched.errors import InvalidRequest, UnknownResource, UnknownVM, shown
 
 FIELDS = ("cpu_shares", "cpu_reservation", "cpu_limit",
           "memory_shares", "memory_reservation", "memory_limit")
@@ -40,7 +40,7 @@ class VMSettings:
             raise InvalidRequest(f"unknown settings {sorted(unknown)}; known: {', '.join(FIELDS)}")
         live = fleet.live_vms()
         if not isinstance(vm, (int, np.integer)) or isinstance(vm, bool) or vm not in live:
-            raise UnknownVM(f"vm {vm!r} is not allocated")
+            raise UnknownVM(f"vm {shown(vm)} is not allocated")
         vm = int(vm)
         current = self.effective(fleet, np.array([vm]))
         row = {name: float(current[name][0]) for name in FIELDS}

@@ -10,7 +10,7 @@ import numpy as np
 
 from vmsched import _validate
 from vmsched.engine.placement import FilterKind
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 class Filter:
@@ -97,19 +97,19 @@ class FunctionFilter(Filter):
 
     def __init__(self, fn, name=None):
         if not callable(fn):
-            raise InvalidRequest(f"FunctionFilter needs a callable, got {fn!r}")
+            raise InvalidRequest(f"FunctionFilter needs a callable, got {shown(fn)}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "custom_filter")
 
     def __call__(self, placer, request, hosts):
         mask = np.asarray(self.fn(placer, request, hosts))
         if mask.shape != hosts.shape or mask.dtype != np.bool_:
-            raise InvalidRequest(f"filter {self.name!r} returned {mask.dtype} {mask.shape}; "
+            raise InvalidRequest(f"filter {shown(self.name)} returned {mask.dtype} {mask.shape}; "
                                  f"expected bool {hosts.shape}")
         return mask
 
     def __repr__(self):
-        return f"FunctionFilter({self.name!r})"
+        return f"FunctionFilter({shown(self.name)})"
 
 
 FILTERS = {cls.name: cls for cls in (ResourceFit, ServerGroupAffinity, ServerGroupAntiAffinity,
@@ -123,9 +123,9 @@ def resolve_filter(spec):
     if isinstance(spec, str):
         if spec in FILTERS:
             return FILTERS[spec]()
-        raise InvalidRequest(f"filter {spec!r} is unknown; known filters: "
+        raise InvalidRequest(f"filter {shown(spec)} is unknown; known filters: "
                              f"{', '.join(sorted(FILTERS))}")
     if callable(spec):
         return FunctionFilter(spec)
-    raise InvalidRequest(f"{spec!r} is not a filter: give a Filter, one of "
+    raise InvalidRequest(f"{shown(spec)} is not a filter: give a Filter, one of "
                          f"{', '.join(sorted(FILTERS))}, or a callable")

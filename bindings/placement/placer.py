@@ -19,7 +19,7 @@ from vmsched import _validate
 from vmsched.engine import dtypes
 from vmsched.engine.placement import FastPolicy
 from vmsched.engine.placement import GroupPolicy, PlacementCore, WeigherKind
-from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource
+from vmsched.errors import InvalidRequest, NoValidHost, UnknownGroup, UnknownResource, shown
 from vmsched.placement.policy import resolve_policy
 
 GROUP_POLICIES = {
@@ -138,7 +138,7 @@ class Placer:
                                                          if hasattr(weigher, "resource") else ())
             for i, name in enumerate(names):
                 if name not in fleet.resources:
-                    raise UnknownResource(f"weigher {weigher.name!r} reads {name!r}, which the "
+                    raise UnknownResource(f"weigher {shown(weigher.name)} reads {shown(name)}, which the "
                                           f"fleet does not have ({', '.join(fleet.resources)})")
                 classes[k, i] = fleet.resources.index(name)
         fast = -1 if policy.fast is None else int(getattr(FastPolicy, policy.fast.upper()))
@@ -172,10 +172,10 @@ class Placer:
         'anti-affinity' (at most max_per_host members per host), 'soft-affinity',
         'soft-anti-affinity' or 'spread' (failure domains, at most max_skew apart)."""
         if policy not in GROUP_POLICIES:
-            raise InvalidRequest(f"group policy {policy!r} is unknown; known: "
+            raise InvalidRequest(f"group policy {shown(policy)} is unknown; known: "
                                  f"{', '.join(GROUP_POLICIES)}")
         if group in self._groups:
-            raise InvalidRequest(f"group {group!r} exists already")
+            raise InvalidRequest(f"group {shown(group)} exists already")
         self._groups[group] = Group(
             policy, _validate.integer("max_per_host", max_per_host, minimum=1),
             _validate.integer("max_skew", max_skew, minimum=1), code=len(self._groups))
@@ -216,7 +216,7 @@ class Placer:
                 return
         except TypeError:
             pass
-        raise UnknownGroup(f"group {group!r} was not created (Placer.create_group)")
+        raise UnknownGroup(f"group {shown(group)} was not created (Placer.create_group)")
 
     # ------------------------------------------------------------ decisions
 
@@ -382,7 +382,7 @@ class Placer:
         return self._core.index.nbytes()
 
     def __repr__(self):
-        return f"<Placer {self.policy.name or 'pipeline'} on {self.fleet!r}>"
+        return f"<Placer {self.policy.name or 'pipeline'} on {shown(self.fleet)}>"
 
 
 def _unique_names(names):
@@ -415,6 +415,6 @@ def _tenant_table(tenants, n):
         if isinstance(tenant, np.integer):
             tenant = int(tenant)
         if isinstance(tenant, bool) or not isinstance(tenant, (int, str)):
-            raise InvalidRequest(f"tenants[{i}] = {tenant!r} is neither an int nor a str")
+            raise InvalidRequest(f"tenants[{i}] = {shown(tenant)} is neither an int nor a str")
         index[i] = ids.setdefault(tenant, len(ids))
     return list(ids), index

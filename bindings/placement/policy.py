@@ -10,7 +10,7 @@ A `Policy` with `fast` set is decided by the FitIndex without scanning every hos
 from dataclasses import dataclass, replace
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 from vmsched.placement.filters import (
     FILTERS,
     DomainSpread,
@@ -56,7 +56,7 @@ class Policy:
         object.__setattr__(self, "host_subset_size", _validate.integer(
             "host_subset_size", self.host_subset_size, minimum=1, maximum=2**31 - 1))
         if self.fast is not None and self.fast not in FAST_POLICIES:
-            raise InvalidRequest(f"fast = {self.fast!r} is not one of {FAST_POLICIES}")
+            raise InvalidRequest(f"fast = {shown(self.fast)} is not one of {FAST_POLICIES}")
 
     def pipeline(self):
         """The same decisions through the general filter/weigher pipeline."""
@@ -93,7 +93,7 @@ def resolve_policy(spec, host_subset_size=None):
     (weigher name, multiplier) pairs)."""
     if isinstance(spec, str):
         if spec not in POLICIES:
-            raise InvalidRequest(f"policy {spec!r} is unknown; known policies: "
+            raise InvalidRequest(f"policy {shown(spec)} is unknown; known policies: "
                                  f"{', '.join(POLICIES)}")
         policy = POLICIES[spec]
     elif isinstance(spec, Policy):
@@ -107,12 +107,12 @@ def resolve_policy(spec, host_subset_size=None):
                   or isinstance(item, tuple)):
                 weighers.append(resolve_weigher(item))
             else:
-                raise InvalidRequest(f"{item!r} is neither a filter nor a weigher; known: "
+                raise InvalidRequest(f"{shown(item)} is neither a filter nor a weigher; known: "
                                      f"{', '.join(sorted(FILTERS))}; "
                                      f"{', '.join(sorted(WEIGHERS))}")
         policy = Policy(filters=tuple(filters), weighers=tuple(weighers))
     else:
-        raise InvalidRequest(f"policy = {spec!r}: give a name ({', '.join(POLICIES)}), a "
+        raise InvalidRequest(f"policy = {shown(spec)}: give a name ({', '.join(POLICIES)}), a "
                              f"Policy, or a list of filters and weighers")
     if host_subset_size is not None:
         policy = replace(policy, host_subset_size=host_subset_size,

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from vmsched.engine.placement import WeigherKind
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 class Weigher:
@@ -128,19 +128,19 @@ class FunctionWeigher(Weigher):
     def __init__(self, fn, name=None, multiplier=1.0):
         super().__init__(multiplier)
         if not callable(fn):
-            raise InvalidRequest(f"FunctionWeigher needs a callable, got {fn!r}")
+            raise InvalidRequest(f"FunctionWeigher needs a callable, got {shown(fn)}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "custom_weigher")
 
     def __call__(self, placer, request, hosts):
         weights = np.asarray(self.fn(placer, request, hosts), dtype=np.float64)
         if weights.shape != hosts.shape or not np.isfinite(weights).all():
-            raise InvalidRequest(f"weigher {self.name!r} must return {hosts.shape} finite "
+            raise InvalidRequest(f"weigher {shown(self.name)} must return {hosts.shape} finite "
                                  f"numbers")
         return weights
 
     def __repr__(self):
-        return f"FunctionWeigher({self.name!r}, multiplier={self.multiplier})"
+        return f"FunctionWeigher({shown(self.name)}, multiplier={self.multiplier})"
 
 
 WEIGHERS = {cls.name: cls for cls in (FreeRAM, FreeCPU, LeastAllocated, MostAllocated,
@@ -157,9 +157,9 @@ def resolve_weigher(spec):
     if isinstance(spec, str):
         if spec in WEIGHERS:
             return WEIGHERS[spec]()
-        raise InvalidRequest(f"weigher {spec!r} is unknown; known weighers: "
+        raise InvalidRequest(f"weigher {shown(spec)} is unknown; known weighers: "
                              f"{', '.join(sorted(WEIGHERS))}")
     if callable(spec):
         return FunctionWeigher(spec)
-    raise InvalidRequest(f"{spec!r} is not a weigher: give a Weigher, one of "
+    raise InvalidRequest(f"{shown(spec)} is not a weigher: give a Weigher, one of "
                          f"{', '.join(sorted(WEIGHERS))}, or a callable")

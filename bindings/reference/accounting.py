@@ -89,6 +89,7 @@ class ReferenceFleet:
     # -------------------------------------------------------------- operations
 
     def allocate(self, host, request, tenant=0):
+        request = [int(amount) for amount in request]   # Python integers: exact sums
         if not 0 <= host < len(self.hosts):
             raise UnknownHost(host)
         failure = self.fit_failure(host, request)
@@ -121,6 +122,7 @@ class ReferenceFleet:
             raise UnknownVM(vm)
         record = self.vms[vm]
         host = record.host
+        request = [int(amount) for amount in request]
         for name, new, old in zip(self.resources, request, record.request):
             if new == 0:
                 continue

@@ -10,7 +10,7 @@ from collections import Counter
 
 import numpy as np
 
-from vmsched.errors import NoValidHost
+from vmsched.errors import NoValidHost, shown
 from vmsched.reference.accounting import ReferenceFleet
 
 ONE = 2**32                 # fixed-point unit of the fast policies' scores
@@ -21,14 +21,16 @@ MAX_NODE_SCORE = 100        # Kubernetes' MaxNodeScore
 # ---------------------------------------------------------------- fixed-point scores
 
 def fraction_score(amount, capacity):
-    """floor(amount * ONE / capacity), at least -ONE."""
+    """floor(amount * ONE / capacity), at least -ONE (Python integers: exact at any size)."""
+    amount, capacity = int(amount), int(capacity)
     if amount <= -capacity:
         return -ONE
     return (amount * ONE) // capacity
 
 
 def request_score(amount, capacity):
-    return min((amount * ONE) // capacity, SATURATED)
+    """min(floor(amount * ONE / capacity), SATURATED), exact."""
+    return min((int(amount) * ONE) // int(capacity), SATURATED)
 
 
 def host_free_score(fleet, host):
@@ -110,7 +112,7 @@ class ReferencePlacer:
                 if self.host_domains[member_host] is not None:
                     per_domain[self.host_domains[member_host]] += count
             return per_domain[domain] + 1 - min(per_domain.values()) <= max_skew
-        raise ValueError(f"the reference has no filter {name!r}")
+        raise ValueError(f"the reference has no filter {shown(name)}")
 
     # ---------------------------------------------------------------- weighers
 
@@ -130,7 +132,7 @@ class ReferencePlacer:
             return free_after_placement_score(fleet, host, request)
         if name == "dot_product":
             return dot_product_score(fleet, host, request)
-        raise ValueError(f"the reference has no weigher {name!r}")
+        raise ValueError(f"the reference has no weigher {shown(name)}")
 
     def kubernetes_score(self, weigher, host, request):
         """Kubernetes' NodeResourcesFit scoring with the incoming VM counted as requested,
@@ -142,8 +144,8 @@ class ReferencePlacer:
             if capacity > 0:
                 requested = fleet.used[host][name] + request[fleet.resources.index(name)]
                 parts.append((requested, capacity))
-        if not parts:
-            return 0
+        if not parts:   # Kubernetes: weighted sums over no class are 0; a std over none is 0
+            return MAX_NODE_SCORE if weigher.name == "balanced_allocation" else 0
         if weigher.name == "least_allocated":
             scores = [0 if requested > capacity
                       else (capacity - requested) * MAX_NODE_SCORE // capacity
@@ -229,18 +231,21 @@ class ReferencePlacer:
         self.vm_group.pop(vm, None)
 
     def place_many(self, requests, tenants=0, labels=None, groups=None):
-        """A loop of place; (hosts, vms) with -1 where rejected."""
-        hosts, vms = [], []
+        """A loop of place; (hosts, vms, eliminated): -1 where rejected, and per request the
+        hosts each filter eliminated ({filter name: count}, empty where placed)."""
+        hosts, vms, eliminated = [], [], []
         for i, request in enumerate(requests):
             tenant = tenants if isinstance(tenants, (int, str)) else tenants[i]
             try:
                 host, vm = self.place(list(request), labels=labels[i] if labels else (),
                                       group=groups[i] if groups else None, tenant=tenant)
-            except NoValidHost:
-                host, vm = -1, -1
+                counts = {}
+            except NoValidHost as error:
+                host, vm, counts = -1, -1, dict(error.eliminated)
             hosts.append(host)
             vms.append(vm)
-        return hosts, vms
+            eliminated.append(counts)
+        return hosts, vms, eliminated
 
     def place_gang(self, requests, tenant=0, labels=None, groups=None):
         """All or nothing: on a rejection the fleet and groups are as before (the generator

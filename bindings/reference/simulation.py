@@ -72,7 +72,7 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from vmsched.errors import InvalidRequest, NoValidHost
+from vmsched.errors import InvalidRequest, NoValidHost, shown
 from vmsched.placement.policy import resolve_policy
 from vmsched.reference.accounting import ReferenceFleet
 from vmsched.reference.host_models import CPU, HARD, MEMORY, split
@@ -234,7 +234,7 @@ class ReferenceSimulation:
                           (int(host), float(repair_s), bool(controller.restart),
                            float(controller.restart_delay_s)))
         else:
-            raise InvalidRequest(f"the reference has no controller {controller.name!r}")
+            raise InvalidRequest(f"the reference has no controller {shown(controller.name)}")
 
     def push(self, time, priority, kind, payload):
         heapq.heappush(self.queue, (time, priority, self.sequence, kind, payload))

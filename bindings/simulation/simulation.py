@@ -39,7 +39,7 @@ from vmsched.engine.simulation import (
 )
 from vmsched.engine.jit import using_threads
 from vmsched.engine.simulation.kernels_sim import N_SERIES, n_chunks_for
-from vmsched.errors import InvalidRequest, NoValidHost
+from vmsched.errors import InvalidRequest, NoValidHost, shown
 from vmsched.models.host_models import HostModels
 from vmsched.models.vm_settings import FIELDS as SETTING_FIELDS
 from vmsched.placement.placer import Placer
@@ -48,6 +48,7 @@ from vmsched.simulation.controllers.actions import Drain, Fail, Migrate
 from vmsched.simulation.results import Results
 from vmsched.simulation.view import HISTORY_TICKS, SimulationView
 from vmsched.workload.utilization import ConstantUtilization, SyntheticUtilization, TraceUtilization
+from vmsched.workload.workload import Workload
 
 SNAPSHOT_EVERY_S = 86400.0
 #: Host states (Simulation.host_state).
@@ -61,7 +62,8 @@ LIFECYCLE_BATCH = 1 << 16
 
 class Simulation:
     """fleet (with no VMs), placer (a Placer on that fleet, or a policy for one), host_models
-    (HostModels, or None for placement only), workload; tick_s: seconds per tick;
+    (HostModels, or None for placement only), workload (a Workload, or a DataFrame in a
+    Workload's table form, taken with its defaults); tick_s: seconds per tick;
     duration_s: how long to run, ticks at 0 <= t < duration_s (default: the workload's
     horizon if it has one, e.g. a synthetic workload's days, else through the tick that
     follows the last event); seed: seeds the placer's generator when a policy is given;
@@ -77,6 +79,11 @@ class Simulation:
                                  f"starts from an empty fleet (its workload places every VM)")
         if host_models is not None and not isinstance(host_models, HostModels):
             raise InvalidRequest("host_models must be a HostModels or None")
+        if isinstance(workload, pd.DataFrame):    # a plain table: the Workload defaults
+            workload = Workload(workload)
+        elif not isinstance(workload, Workload):
+            raise InvalidRequest(f"workload must be a vmsched Workload or a DataFrame in its "
+                                 f"table form, not {type(workload).__name__}")
         self.fleet, self.host_models, self.workload = fleet, host_models, workload
         self.tick_s = _validate.positive_real("tick_s", tick_s)
         if duration_s is None:  # the workload's horizon, or one tick past its last event
@@ -488,7 +495,7 @@ class Simulation:
             elif isinstance(action, (Drain, Fail)):
                 at = self.now if action.at_s is None else action.at_s
                 if at < self.now:
-                    raise InvalidRequest(f"controller {controller.name!r} scheduled {action!r} "
+                    raise InvalidRequest(f"controller {shown(controller.name)} scheduled {shown(action)} "
                                          f"before now ({self.now} s)")
                 for host in (action.hosts if isinstance(action, Drain) else [action.host]):
                     _validate.integer("host", host, minimum=0, maximum=self.fleet.n_hosts - 1)
@@ -506,7 +513,7 @@ class Simulation:
                     self.queue.push(at, Priority.HOST_PRIORITY, EventKind.HOST_FAIL,
                                     action.host, index)
             else:
-                raise InvalidRequest(f"controller {controller.name!r} returned {action!r}, "
+                raise InvalidRequest(f"controller {shown(controller.name)} returned {shown(action)}, "
                                      f"which is not an action")
 
     # ------------------------------------------------------------ ticks
@@ -774,7 +781,7 @@ def _check_settings(settings, requests, fleet, vm_ids):
                        | ((column <= 0) if name.endswith("shares") else False))
         if bad.any():
             i = int(np.argmax(bad))
-            raise InvalidRequest(f"{name} of vm {vm_ids.iat[i]!r} = {column[i]} must be finite "
+            raise InvalidRequest(f"{name} of vm {shown(vm_ids.iat[i])} = {column[i]} must be finite "
                                  f"and {'> 0' if name.endswith('shares') else '>= 0'}")
     for kind, unit in (("cpu", "vCPUs"), ("memory", "MiB")):
         limit = settings[:, SETTING_FIELDS.index(f"{kind}_limit")]
@@ -785,4 +792,4 @@ def _check_settings(settings, requests, fleet, vm_ids):
                           (reservation > limit, f"{kind}_reservation is above {kind}_limit")):
             if bad.any():
                 i = int(np.argmax(bad))
-                raise InvalidRequest(f"vm {vm_ids.iat[i]!r}: {what}")
+                raise InvalidRequest(f"vm {shown(vm_ids.iat[i])}: {what}")

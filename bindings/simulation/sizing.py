@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 from vmsched.fleet import Fleet
 from vmsched.simulation import run_placement_only
 
@@ -37,7 +37,7 @@ def find_min_hosts(workload, *, policy="best_fit", max_hosts=10_000_000, **host)
     if misfits.any():
         first = int(np.argmax(misfits))
         raise InvalidRequest(f"{int(misfits.sum())} VMs fit on no empty host of this shape "
-                             f"(e.g. vm {_plain(workload.table['vm_id'][first])!r} asks for "
+                             f"(e.g. vm {shown(workload.table['vm_id'][first])} asks for "
                              f"{requests[first].tolist()} of {probe.resources})")
     low = bound = max(1, _lower_bound(workload, requests, probe))
     trials = {}
@@ -60,10 +60,6 @@ def find_min_hosts(workload, *, policy="best_fit", max_hosts=10_000_000, **host)
             else:
                 high = middle
     return Sizing(high, bound, dict(sorted(trials.items())))
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _fits_empty_host(probe, requests):

@@ -20,7 +20,7 @@ see vmsched.workload.utilization; default for memory: a constant 0.4), and `grou
 import numpy as np
 import pandas as pd
 
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 from vmsched.workload.utilization import ConstantUtilization, UtilizationSource
 from vmsched.models.vm_settings import FIELDS as SETTINGS
 
@@ -49,11 +49,11 @@ class Workload:
         end = pd.to_numeric(table["end_s"], errors="coerce").to_numpy(np.float64)
         bad = ~np.isfinite(start) | (start < 0)
         if bad.any():
-            raise InvalidRequest(f"start_s of vm {table['vm_id'][np.argmax(bad)]!r} = "
+            raise InvalidRequest(f"start_s of vm {shown(table['vm_id'][np.argmax(bad)])} = "
                                  f"{start[np.argmax(bad)]} must be a finite time >= 0")
         bad = end < start
         if bad.any():
-            raise InvalidRequest(f"end_s of vm {table['vm_id'][np.argmax(bad)]!r} is before "
+            raise InvalidRequest(f"end_s of vm {shown(table['vm_id'][np.argmax(bad)])} is before "
                                  f"its start")
         self.resources = tuple(c for c in table.columns
                                if c not in REQUIRED + OPTIONAL and c.isupper())
@@ -111,7 +111,7 @@ class Workload:
                 out[:, r] = self.table[name].to_numpy(np.int64)
         empty = ~out.any(axis=1)
         if empty.any():
-            raise InvalidRequest(f"vm {self.table['vm_id'][np.argmax(empty)]!r} requests nothing")
+            raise InvalidRequest(f"vm {shown(self.table['vm_id'][np.argmax(empty)])} requests nothing")
         return out
 
     def head(self, n):

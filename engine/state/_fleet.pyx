@@ -24,6 +24,7 @@ raise `vmsched.errors` exceptions with the state unchanged.
 """
 
 import numbers
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -37,7 +38,9 @@ from vmsched.errors import (
     InvalidRequest,
     InvariantViolation,
     UnknownHost,
+    UnknownResource,
     UnknownVM,
+    shown,
 )
 
 cdef extern from *:
@@ -76,16 +79,16 @@ cdef inline amount_t read_amount(object value, str what) except -1:
     cdef amount_t amount
     if type(value) is not int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise InvalidRequest(f"{what} = {value!r} is not a whole number")
+            raise InvalidRequest(f"{what} = {shown(value)} is not a whole number")
         value = int(value)
     try:
         amount = value
     except OverflowError:
-        raise InvalidRequest(f"{what} = {value!r} is out of range [0, 2**53]") from None
+        raise InvalidRequest(f"{what} = {shown(value)} is out of range [0, 2**53]") from None
     if amount < 0:
-        raise InvalidRequest(f"{what} = {value!r} is negative")
+        raise InvalidRequest(f"{what} = {shown(value)} is negative")
     if amount > MAX_AMOUNT:
-        raise InvalidRequest(f"{what} = {value!r} is out of range [0, 2**53]")
+        raise InvalidRequest(f"{what} = {shown(value)} is out of range [0, 2**53]")
     return amount
 
 
@@ -93,7 +96,7 @@ cdef inline Py_ssize_t read_index(object value, str what) except? -1:
     """An integer index (any sign; the caller checks the range) from a Python or NumPy int."""
     if type(value) is not int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-            raise InvalidRequest(f"{what} = {value!r} is not an integer index")
+            raise InvalidRequest(f"{what} = {shown(value)} is not an integer index")
         value = int(value)
     if value < -MAX_INDEX - 1 or value > MAX_INDEX:
         return -MAX_INDEX - 1  # out of every valid range; the caller reports it
@@ -211,17 +214,24 @@ cdef class FleetState:
     # ---------------------------------------------------------------- reading arguments
 
     cdef int read_request(self, object request, str name) except -1:
-        """Fill the scratch request from one whole amount per resource class."""
+        """Fill the scratch request from one whole amount per resource class, in the fleet's
+        class order, or from a mapping {resource class: amount} (classes not named: 0)."""
         cdef Py_ssize_t r, n = self.n_resources
         cdef amount_t total_amount = 0
         if type(request) is not tuple and type(request) is not list:
-            if isinstance(request, np.ndarray):
+            if isinstance(request, Mapping):
+                unknown = [key for key in request if key not in self.resources]
+                if unknown:
+                    raise UnknownResource(f"{name} names {shown(unknown)}, which this fleet "
+                                          f"does not track; its classes: {self.resources}")
+                request = [request.get(resource, 0) for resource in self.resources]
+            elif isinstance(request, np.ndarray):
                 if request.dtype.kind not in "iu":
                     raise InvalidRequest(f"{name} has dtype {request.dtype}; amounts are "
                                          f"whole numbers")
                 request = request.tolist()
             elif isinstance(request, (str, bytes)) or not hasattr(request, "__len__"):
-                raise InvalidRequest(f"{name} = {request!r} is not a sequence of amounts")
+                raise InvalidRequest(f"{name} = {shown(request)} is not a sequence of amounts")
             else:
                 request = list(request)
         if len(request) != n:
@@ -231,19 +241,19 @@ cdef class FleetState:
             self._request[r] = read_amount(request[r], f"{name}[{self.resources[r]}]")
             total_amount += self._request[r]
         if total_amount == 0:
-            raise InvalidRequest(f"{name} = {request!r} asks for no resource")
+            raise InvalidRequest(f"{name} = {shown(request)} asks for no resource")
         return 0
 
     cdef index_t read_host(self, object host) except -1:
         cdef Py_ssize_t h = read_index(host, "host")
         if h < 0 or h >= self.n_hosts:
-            raise UnknownHost(f"host {host!r} is not in this fleet of {self.n_hosts} hosts")
+            raise UnknownHost(f"host {shown(host)} is not in this fleet of {self.n_hosts} hosts")
         return <index_t>h
 
     cdef index_t read_vm(self, object vm) except -1:
         cdef Py_ssize_t v = read_index(vm, "vm")
         if v < 0 or v >= self.slot_high_water or self._vm_host[v] < 0:
-            raise UnknownVM(f"vm {vm!r} is not allocated")
+            raise UnknownVM(f"vm {shown(vm)} is not allocated")
         return <index_t>v
 
     cdef index_t tenant_code(self, object tenant) except -1:
@@ -253,7 +263,7 @@ cdef class FleetState:
             return code
         if type(tenant) is not str:
             if isinstance(tenant, (bool, np.bool_)) or not isinstance(tenant, numbers.Integral):
-                raise InvalidRequest(f"tenant = {tenant!r} is neither an int nor a str")
+                raise InvalidRequest(f"tenant = {shown(tenant)} is neither an int nor a str")
             tenant = int(tenant)
             code = self._tenant_codes.get(tenant)
             if code is not None:

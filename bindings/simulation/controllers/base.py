@@ -7,7 +7,7 @@ Both return a list of actions (vmsched.simulation.controllers.actions) or None. 
 read-only: controllers change the run only through actions.
 """
 
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 
 
 class Controller:
@@ -46,10 +46,10 @@ def resolve_controllers(specs):
         elif isinstance(spec, type) and issubclass(spec, Controller):
             spec = spec()
         if not isinstance(spec, Controller):
-            raise InvalidRequest(f"controller {spec!r} is unknown; known: "
+            raise InvalidRequest(f"controller {shown(spec)} is unknown; known: "
                                  f"{', '.join(CONTROLLERS)} (or a Controller instance)")
         if spec.period_s is not None and not spec.period_s > 0:
-            raise InvalidRequest(f"controller {spec.name!r} has period_s = {spec.period_s}; "
+            raise InvalidRequest(f"controller {shown(spec.name)} has period_s = {spec.period_s}; "
                                  f"it must be > 0")
         out.append(spec)
     return out

@@ -4,7 +4,7 @@ time-between-failures and repair-time distributions."""
 import numpy as np
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 from vmsched.simulation.controllers.actions import Fail
 from vmsched.simulation.controllers.base import Controller, register
 
@@ -28,10 +28,10 @@ class Failures(Controller):
         if (events is None) == (mtbf_s is None):
             raise InvalidRequest("give failures either as events or as mtbf_s, not both")
         if distribution not in DISTRIBUTIONS:
-            raise InvalidRequest(f"distribution {distribution!r} is unknown; known: "
+            raise InvalidRequest(f"distribution {shown(distribution)} is unknown; known: "
                                  f"{', '.join(DISTRIBUTIONS)}")
         if repair not in ("exponential", "fixed"):
-            raise InvalidRequest(f"repair {repair!r} is neither 'exponential' nor 'fixed'")
+            raise InvalidRequest(f"repair {shown(repair)} is neither 'exponential' nor 'fixed'")
         self.events = None if events is None else [
             (_validate.nonnegative_real("time_s", t), _validate.integer("host", h, minimum=0))
             for t, h in events]

@@ -1,7 +1,7 @@
 """The `maintenance` controller: drains given hosts at given times."""
 
 from vmsched import _validate
-from vmsched.errors import InvalidRequest
+from vmsched.errors import InvalidRequest, shown
 from vmsched.simulation.controllers.actions import Drain
 from vmsched.simulation.controllers.base import Controller, register
 
@@ -21,7 +21,7 @@ class Maintenance(Controller):
             try:
                 start_s, hosts, downtime_s = window
             except (TypeError, ValueError):
-                raise InvalidRequest(f"windows[{i}] = {window!r} is not (start_s, hosts, "
+                raise InvalidRequest(f"windows[{i}] = {shown(window)} is not (start_s, hosts, "
                                      f"downtime_s)") from None
             hosts = [hosts] if isinstance(hosts, int) else list(hosts)
             self.windows.append((_validate.nonnegative_real("start_s", start_s),

@@ -2,12 +2,13 @@
 V1 flavor/lifetime sequences)."""
 
 import sqlite3
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from vmsched.errors import InvalidRequest
+from vmsched.errors import DataWarning, InvalidRequest, shown
 from vmsched.workload.utilization import ConstantUtilization, TraceUtilization
 from vmsched.workload.workload import Workload
 
@@ -21,7 +22,7 @@ def _bucket(values, name):
     out = pd.to_numeric(values.astype(str).str.strip().replace(OPEN_BUCKETS), errors="coerce")
     if out.isna().any():
         raise InvalidRequest(f"vmtable column {name} has unreadable values such as "
-                             f"{values[out.isna()].iloc[0]!r}")
+                             f"{shown(values[out.isna()].iloc[0])}")
     return out.to_numpy(np.float64)
 
 
@@ -32,7 +33,9 @@ def read_azure_vmtable(vmtable, cpu_readings=None):
 
     cpu_readings (optional): `vm_cpu_readings-file-*.csv`, no header: timestamp (s), vmid, min,
     max, avg (%): each VM's avg readings, in time order from its start, every 300 s. Without
-    them a VM's CPU utilisation is its constant avgcpu. Tenant = subscription.
+    them a VM's CPU utilisation is its constant avgcpu (also for a VM the readings miss: a
+    DataWarning counts those; readings that match no VM at all raise InvalidRequest).
+    Tenant = subscription.
     """
     table = pd.read_csv(vmtable, header=None, names=VMTABLE_COLUMNS)
     if table.empty:
@@ -51,6 +54,16 @@ def read_azure_vmtable(vmtable, cpu_readings=None):
         readings = readings.sort_values(["vmid", "timestamp"], kind="stable")
         grouped = {vm: group["avg"].to_numpy(float) / 100
                    for vm, group in readings.groupby("vmid", sort=False)}
+        matched = int(table["vmid"].isin(grouped).sum())
+        if matched == 0:
+            raise InvalidRequest(f"cpu_readings {cpu_readings}: none of its {len(grouped)} VMs "
+                                 f"is in the vmtable {vmtable} ({len(table)} VMs): they share "
+                                 f"no vmid")
+        if matched < len(table):
+            warnings.warn(f"cpu_readings {cpu_readings}: {len(table) - matched} of the "
+                          f"vmtable's {len(table)} VMs have no readings (they use their "
+                          f"avgcpu); {len(grouped) - matched} of its {len(grouped)} VMs are "
+                          f"not in the vmtable", DataWarning, stacklevel=2)
         series = [np.clip(grouped.get(vm, np.array([avg / 100])), 0, 1)
                   for vm, avg in zip(table["vmid"], table["avgcpu"])]
         cpu = TraceUtilization.from_series(series, workload_table["start_s"].to_numpy())
@@ -133,7 +146,7 @@ def read_azure_flavor_sequences(flavors, lifetimes, flavor_map, interval_map, se
                 batch += 1
                 continue
             if token not in letters:
-                raise InvalidRequest(f"line {number + 1}: unknown flavor {token!r}")
+                raise InvalidRequest(f"line {number + 1}: unknown flavor {shown(token)}")
             low, high = bins[int(life_token[1:])]
             lifetime = np.nan if life_token.startswith("C") else low + rng.random() * (high - low)
             vcpus, memory = letters[token]
