@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmsched import Fleet, HostModels, Placer
+from vmsched import Fleet, HostModels, Placer, limits
 from vmsched.simulation import Simulation
 from vmsched.simulation.sizing import find_min_hosts
 from vmsched.workload import Workload
@@ -75,6 +75,9 @@ def main():
     for workload in (small, with_settings(small, 1)):
         simulate(workload, 40, args.policy, 0, 1.0, args.threads)
     start = time.perf_counter()
+    # What vmsched.limits estimates for this run before it starts (the CLI's check).
+    estimate = limits.resident_bytes() + limits.simulation_bytes(
+        args.vms, int(args.days * 288), 0, synthetic=True)
     workload = synthetic_workload(args.vms, args.days, seed=args.seed)
     if args.settings:
         workload = with_settings(workload, args.seed)
@@ -90,7 +93,9 @@ def main():
     print(f"fleet: {sizing.n_hosts:,} hosts (lower bound {sizing.lower_bound:,}; "
           f"{len(sizing.trials)} placement-only trials in {sized - generated:.1f} s)")
     report(f"simulation, {args.threads} thread(s)", wall, tick_wall, vm_ticks)
-    print(f"peak RSS {peak_rss_mib:,.0f} MiB")
+    print(f"peak RSS {peak_rss_mib:,.0f} MiB; memory estimate before the run "
+          f"{estimate / 2**20:,.0f} MiB ({estimate / 2**20 / peak_rss_mib:.2f} x the peak; "
+          f"within 2 x required)")
     summary = results.summary()
     for key in ("VMs rejected", "hosts in use, peak", "CPU ready p99 (fraction of demand)",
                 "memory swapped GiB-hours"):

@@ -41,6 +41,7 @@ DEFAULTS = {
     "seed": 0, "hosts": None, "vcpus": 64, "memory_gib": 256.0, "disk_gib": 0,
     "overcommit": "nova", "cpu_ratio": None, "ram_ratio": None, "policy": "best_fit",
     "cpu_model": "fair_share", "memory_model": "esxi", "tick_s": 300.0, "out": "vmsched-out",
+    "memory_limit": None,
 }
 SCENARIO_KEYS = {
     "workload": {"format": "format", "path": "path", "cpu_readings": "cpu_readings",
@@ -50,7 +51,8 @@ SCENARIO_KEYS = {
               "ram_ratio": "ram_ratio"},
     "placement": {"policy": "policy"},
     "host_models": {"cpu": "cpu_model", "memory": "memory_model"},
-    "run": {"tick_s": "tick_s", "days": "days", "out": "out", "seed": "seed"},
+    "run": {"tick_s": "tick_s", "days": "days", "out": "out", "seed": "seed",
+            "memory_limit_gib": "memory_limit"},
 }
 
 
@@ -102,7 +104,7 @@ TYPES = {
     "vcpus": _Whole(1), "memory_gib": _Positive(), "disk_gib": _Whole(0),
     "overcommit": click.STRING, "cpu_ratio": _Positive(), "ram_ratio": _Positive(),
     "policy": click.STRING, "cpu_model": click.STRING, "memory_model": click.STRING,
-    "tick_s": _Positive(), "out": click.STRING,
+    "tick_s": _Positive(), "out": click.STRING, "memory_limit": _Positive(),
 }
 
 
@@ -176,6 +178,10 @@ def workload_options(function):
                      help="Preset: nova, nova_pre_stein or none [default: nova]."),
         click.option("--cpu-ratio", type=TYPES["cpu_ratio"], default=None, help="CPU allocation ratio."),
         click.option("--ram-ratio", type=TYPES["ram_ratio"], default=None, help="RAM allocation ratio."),
+        click.option("--memory-limit", type=TYPES["memory_limit"], default=None,
+                     help="GiB this run may use [default: the smallest of the machine's "
+                          "memory, the cgroup's limit and RLIMIT_AS]; runs estimated to "
+                          "need more are refused before they start."),
         click.option("--policy", default=None,
                      help="Placement policy: first_fit, best_fit, worst_fit, dot_product, "
                           "nova, kubernetes [default: best_fit]."),
@@ -369,6 +375,27 @@ def apply_overcommit(values, fleet):
         fleet.set_overcommit(**ratios)
 
 
+def check_memory(values):
+    """Apply --memory-limit, and refuse a synthetic run that cannot fit before generating it
+    (a trace's run is checked by Simulation once the trace is read)."""
+    from vmsched import limits
+
+    if values["memory_limit"] is not None:
+        os.environ["VMSCHED_MEMORY_LIMIT"] = str(int(values["memory_limit"] * 2**30))
+    if values["format"] != "synthetic":
+        return
+    days = values["days"] or 7.0
+    n_ticks = int(np.ceil(days * 86400.0 / values["tick_s"]))
+    limits.check_fits(limits.simulation_bytes(values["vms"], n_ticks, values["hosts"] or 0,
+                                              synthetic=True),
+                      f"--vms {values['vms']:,} over {days:g} days ({n_ticks:,} ticks of "
+                      f"{values['tick_s']:g} s)")
+
+
+#: More ticks than this get a warning: the run is long, and a tick this fine is rarely meant.
+MANY_TICKS = 1_000_000
+
+
 def check_classes(workload):
     """The workload asks only for classes a uniform fleet has."""
     extra = {name: 0 for name in workload.resources if name not in ("VCPU", "MEMORY_MB",
@@ -386,6 +413,9 @@ def run_guarded(function):
         raise
     except (VmschedError, ValueError) as error:
         raise Failure(str(error).split("\n")[0]) from None
+    except MemoryError as error:     # an estimate that fell short: still one line, status 2
+        raise Failure(f"out of memory ({error}); make the run smaller, or see "
+                      f"--memory-limit") from None
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]}, help=__doc__)
@@ -427,6 +457,7 @@ def _simulate(values, plots, progress):
     shape = host_shape(values)
     check_fleet_options(values)
     out = check_out_folder(values["out"])
+    check_memory(values)
     workload, fleet = load(values)
     if fleet is not None:
         apply_overcommit(values, fleet)
@@ -443,6 +474,9 @@ def _simulate(values, plots, progress):
     sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]), models,
                      workload, tick_s=values["tick_s"], duration_s=duration,
                      progress=_progress_bar if progress and sys.stderr.isatty() else None)
+    if sim.n_ticks > MANY_TICKS:
+        click.echo(f"vmsched: warning: {sim.n_ticks:,} ticks of {sim.tick_s:g} s: a long run "
+                   f"(give a longer --tick for a shorter one)", err=True)
     if sim.tick_s > sim.duration_s:
         click.echo(f"vmsched: warning: the tick ({sim.tick_s:g} s) is longer than the run "
                    f"({sim.duration_s:g} s): one tick covers all of it", err=True)
@@ -475,6 +509,7 @@ def size(**given):
         values["format"] = resolve_format(values)
         resolve_policy(values["policy"])
         shape = host_shape(values)
+        check_memory(values)
         workload, fleet = load(values)
         if fleet is not None:
             raise Failure(f"{values['format']} brings its own fleet; size a host shape with "

@@ -72,6 +72,11 @@ class InvariantViolation(VmschedError, AssertionError):
     """check_invariants() found engine state that breaks a documented invariant (a bug)."""
 
 
+class ResourceLimit(VmschedError, MemoryError):
+    """A run would need more memory than this process may use (vmsched.limits); refused
+    before it starts, with the estimate and the limit in the message."""
+
+
 class DataWarning(UserWarning):
     """The input is usable but not all of it was used as given (e.g. trace rows that match
     nothing); the message counts what."""

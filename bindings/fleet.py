@@ -42,12 +42,13 @@ def check_inventory(fields, labels=None):
     max_unit = fields["max_unit"]
     out["max_unit"] = _validate.whole_numbers(
         "max_unit", total if max_unit is None else max_unit, shape, labels=labels, error=error)
+    with np.errstate(over="ignore"):     # a huge ratio overflows to inf: still refused
+        too_large = (total - out["reserved"]) * out["allocation_ratio"] > 2.0**62
     checks = [
         (out["reserved"] > total, "reserved", "is greater than total"),
         ((total > 0) & (out["min_unit"] > out["max_unit"]), "min_unit",
          "is greater than max_unit"),
-        ((total - out["reserved"]) * out["allocation_ratio"] > 2.0**62, "allocation_ratio",
-         "makes the capacity larger than 2**62"),
+        (too_large, "allocation_ratio", "makes the capacity larger than 2**62"),
     ]
     for mask, name, problem in checks:
         if mask.any():

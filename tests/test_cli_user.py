@@ -212,6 +212,16 @@ def test_memory_states_are_not_reported_without_reclamation(tmp_path):
     assert "host-ticks in memory state low" in with_esxi.stdout
 
 
+def test_every_real_figure_in_the_summary_names_its_unit(tmp_path):
+    """Was: figures such as "CPU ready max" printed without a unit."""
+    result = run("simulate", *SMALL, "--no-plots", "--out", tmp_path / "o")
+    units = ("hours", "days", "fraction", "seconds", ", mean", "overcommit", "GiB", "MiB",
+             "ticks")
+    for label, value in _summary_lines(result.stdout).items():
+        if "." in value and not label.startswith(("workload", "host models")):
+            assert any(unit in label for unit in units), label
+
+
 def test_summary_parquet_keeps_numbers_numeric(tmp_path):
     """Was: summary.parquet stored every value as a string."""
     import pandas as pd
@@ -337,3 +347,49 @@ def test_a_trace_with_its_own_fleet_takes_the_overcommit_options(tmp_path):
     result = run("simulate", "--format", "alibaba-openb", "--trace",
                  FIXTURES / "alibaba_openb", "--overcommit", "lots", "--out", tmp_path / "o")
     assert_one_line_error(result, "lots")
+
+
+# ---------------------------------------------------------------- limits (item 1)
+
+def run_limited(*args, address_space_gib=4):
+    """The command under an address-space limit (RLIMIT_AS), as a shared machine imposes."""
+    import resource
+
+    def limit():
+        size = int(address_space_gib * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return subprocess.run(vmsched_command() + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=600, preexec_fn=limit)
+
+
+@pytest.mark.parametrize("args", [
+    ["--vms", "1000000000"],                      # was: grew to 24 GB, killed after 108 s
+    ["--vms", "10", "--days", "10000000"],        # was: killed after 23 s
+    ["--vms", "1000", "--days", "1", "--tick", "0.001"],   # was: ran on with no word
+])
+def test_runs_that_cannot_fit_are_refused_before_they_start(tmp_path, args):
+    started = time.perf_counter()
+    result = run_limited("simulate", *args, "--no-progress", "--out", tmp_path / "o")
+    line = assert_one_line_error(result, "needs about", "RLIMIT_AS", "--memory-limit")
+    assert "estimate" in line
+    assert time.perf_counter() - started < 60 and not (tmp_path / "o").exists()
+
+
+def test_a_trace_row_far_in_the_future_is_refused_in_one_line(tmp_path):
+    """Was: a traceback ("Unable to allocate 970. TiB")."""
+    trace = tmp_path / "far.csv"
+    trace.write_text("vm_id,tenant,start_s,end_s,VCPU,MEMORY_MB\na,t,1e15,,1,512\n")
+    result = run_limited("simulate", "--format", "table", "--trace", trace, "--hosts", "2",
+                         "--no-progress", "--out", tmp_path / "o")
+    assert_one_line_error(result, "ticks", "needs about", "PiB")
+
+
+def test_the_memory_limit_can_be_given_and_lifted(tmp_path):
+    result = run("simulate", *SMALL, "--memory-limit", "0.01", "--out", tmp_path / "o")
+    assert_one_line_error(result, "needs about", "more than the 10 MiB", "--memory-limit")
+    lifted = subprocess.run(vmsched_command() + ["simulate", *SMALL, "--no-plots", "--out",
+                                                 str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "VMSCHED_MEMORY_LIMIT": "inf"})
+    assert lifted.returncode == 0, lifted.stderr

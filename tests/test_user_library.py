@@ -165,3 +165,30 @@ def test_balanced_allocation_with_no_class_of_capacity_scores_as_kubernetes_does
     reference = ReferencePlacer(ReferenceFleet.from_fleet(fleet), policy)
     assert reference.kubernetes_score(balanced, 0, [0, 1]) == 100
     assert Placer(fleet, policy).select([0, 1]) == reference.select([0, 1]) == 1
+
+
+# ---------------------------------------------------------------- limits (item 1)
+
+def test_a_simulation_that_cannot_fit_raises_resource_limit_and_changes_nothing():
+    import math
+
+    fleet = small_fleet()
+    with pytest.raises(errors.ResourceLimit, match="needs about .* more than"):
+        Simulation(fleet, "best_fit", HostModels(), _table(), duration_s=1500,
+                   memory_limit_bytes=1000)
+    assert fleet.n_vms == 0
+    far = _table().assign(start_s=[0.0, 1e15], end_s=[900.0, np.nan])
+    with pytest.raises(errors.ResourceLimit, match="PiB"):
+        Simulation(small_fleet(), "best_fit", HostModels(), far)
+    results = Simulation(small_fleet(), "best_fit", HostModels(), _table(), duration_s=1500,
+                         memory_limit_bytes=math.inf).run()
+    assert results.summary()["VMs done at the end"] == 2
+
+
+def test_the_memory_limit_names_what_sets_it(monkeypatch):
+    from vmsched import limits
+
+    limit, source = limits.memory_limit()
+    assert limit > 2**26 and source
+    monkeypatch.setenv("VMSCHED_MEMORY_LIMIT", "12345")
+    assert limits.memory_limit() == (12345.0, "VMSCHED_MEMORY_LIMIT")

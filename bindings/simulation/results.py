@@ -143,7 +143,7 @@ class Results:
         if len(fractions):
             for q in (50, 95, 99):
                 out[f"CPU ready p{q} (fraction of demand)"] = float(np.percentile(fractions, q))
-            out["CPU ready max"] = float(fractions.max())
+            out["CPU ready max (fraction of demand)"] = float(fractions.max())
             out[f"VMs with CPU ready > {READY_THRESHOLD:.0%}"] = int(
                 (fractions > READY_THRESHOLD).sum())
         demand = vms["demand_core_s"].sum()

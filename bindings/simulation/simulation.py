@@ -25,7 +25,7 @@ import time as _time
 import numpy as np
 import pandas as pd
 
-from vmsched import _validate
+from vmsched import _validate, limits
 from vmsched.engine.simulation import (
     LIVE,
     STATUS_NAMES,
@@ -67,10 +67,12 @@ class Simulation:
     duration_s: how long to run, ticks at 0 <= t < duration_s (default: the workload's
     horizon if it has one, e.g. a synthetic workload's days, else through the tick that
     follows the last event); seed: seeds the placer's generator when a policy is given;
-    controllers: plugins (names, instances or classes; see vmsched.simulation.controllers)."""
+    controllers: plugins (names, instances or classes; see vmsched.simulation.controllers);
+    memory_limit_bytes: refuse (ResourceLimit) a run estimated to need more (default: what
+    this process may use, see vmsched.limits; math.inf: no check)."""
 
     def __init__(self, fleet, placer, host_models, workload, tick_s=300.0, seed=0,
-                 duration_s=None, progress=None, controllers=()):
+                 duration_s=None, progress=None, controllers=(), memory_limit_bytes=None):
         self.placer = placer if isinstance(placer, Placer) else Placer(fleet, placer, seed=seed)
         if self.placer.fleet is not fleet:
             raise InvalidRequest("the placer places on another fleet")
@@ -90,6 +92,9 @@ class Simulation:
             duration_s = workload.horizon_s or workload.duration_s + self.tick_s
         self.duration_s = _validate.positive_real("duration_s", duration_s)
         self.n_ticks = int(np.ceil(self.duration_s / self.tick_s))
+        limits.check_fits(limits.simulation_bytes(len(workload), self.n_ticks, fleet.n_hosts),
+                          f"this simulation ({len(workload):,} VMs, {self.n_ticks:,} ticks of "
+                          f"{self.tick_s:g} s, {fleet.n_hosts:,} hosts)", memory_limit_bytes)
         self.progress = progress
         self.controllers = resolve_controllers(controllers)
         self._prepare()
