@@ -12,7 +12,7 @@ Every option can also come from a TOML scenario file (`--scenario`), a table per
     [placement]  policy = "best_fit"
     [host_models] cpu = "fair_share"  memory = "esxi"   # plus memory parameters:
                  sharing, idle_tax, max_balloon, compression_cache, ...
-    [run]        tick_s = 300  days = 7  out = "vmsched-out"
+    [run]        tick_s = 300  days = 7  out = "vmsched-out"  memory_limit_gib = 16
 
 \b
 `days` and `seed` may sit in [workload] or in [run], not in both.
@@ -91,8 +91,8 @@ class _Positive(click.ParamType):
         except (TypeError, ValueError):
             self.fail(f"{shown(value)} is not a number", param, ctx)
         if not (np.isfinite(number) and number > 0):
-            shown = value if isinstance(value, str) else repr(value)
-            self.fail(f"{shown} is not a finite number above 0", param, ctx)
+            text = value if isinstance(value, str) else shown(value)
+            self.fail(f"{text} is not a finite number above 0", param, ctx)
         return number
 
 

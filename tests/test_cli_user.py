@@ -99,6 +99,8 @@ def test_out_where_nothing_can_be_written_fails_before_any_work(tmp_path):
     (["--policy", "nope"], ["policy", "nope"]),
     (["--overcommit", "lots"], ["lots"]),
     (["--tick", "0"], ["--tick", "0"]),
+    (["--memory-limit", "abc"], ["--memory-limit", "abc"]),
+    (["--cpu-ratio", "nan"], ["--cpu-ratio", "nan"]),
 ])
 def test_bad_values_are_refused_before_the_fleet_is_sized(args, words):
     """Was: cpu_model and the like were checked only after find_min_hosts had run."""
@@ -112,6 +114,8 @@ def test_bad_scenario_values_are_refused_before_any_work(tmp_path):
     for text, words in (('[workload]\nvms = "many"\n', ["vms", "many"]),
                         ('[workload]\nvms = 2.5\n', ["vms", "2.5"]),
                         ('[run]\ntick_s = -1\n', ["tick_s", "-1"]),
+                        ('[run]\ntick_s = "x"\n', ["tick_s", "'x'", "not a number"]),
+                        ('[run]\nmemory_limit_gib = "x"\n', ["memory_limit_gib"]),
                         ('[host_models]\ncpu = "nope"\n', ["cpu model", "nope"])):
         scenario.write_text(text)
         result = run("simulate", "--scenario", scenario, "--no-progress")
