@@ -13,6 +13,7 @@ from vmsched.engine import FleetState, dtypes
 from vmsched.errors import InvalidInventory, InvalidRequest, UnknownHost, UnknownResource, shown
 from vmsched.presets import resolve_preset
 from vmsched.models.vm_settings import FIELDS as SCHEDULING_FIELDS
+from vmsched.models.power import DEFAULT_POWER_MODEL, resolve_power_model
 from vmsched.models.vm_settings import VMSettings
 
 DEFAULT_RESOURCES = ("VCPU", "MEMORY_MB", "DISK_GB")
@@ -69,13 +70,15 @@ class Fleet(FleetState):
     reserved: kept back for the host (default 0). allocation_ratio: overcommit (default 1.0).
     min_unit, max_unit, step_size: request granularity (defaults 1, total, 1).
     host_names: optional unique labels for the hosts (default: their indices).
+    power_model: every host's power model, a PowerModel or preset name (default
+    DEFAULT_POWER_MODEL, see vmsched.models.power); set_power_model changes some hosts'.
 
     The low-latency calls come from the native base class: `allocate(host, request,
     tenant=0) -> vm`, `release(vm)`, `resize(vm, request)`, `fits(request) -> mask`.
     """
 
     def __init__(self, total, *, resources=None, reserved=0, allocation_ratio=1.0, min_unit=1,
-                 max_unit=None, step_size=1, host_names=None):
+                 max_unit=None, step_size=1, host_names=None, power_model=None):
         if isinstance(total, dict):
             resources = tuple(total) if resources is None else tuple(resources)
             if set(resources) != set(total):
@@ -111,9 +114,13 @@ class Fleet(FleetState):
         labels = (None, resources)
         fields = check_inventory(raw, labels)
         names = _host_names(host_names, n_hosts)
+        model = resolve_power_model(DEFAULT_POWER_MODEL if power_model is None else power_model)
         super().__init__(resources, *(fields[name] for name in INVENTORY_FIELDS))
         self._host_names = names
         self._vm_settings = VMSettings()
+        self._power_models = [model] * n_hosts
+        self._power_codes = np.full(n_hosts, model.code, np.int64)
+        self._power_points = np.tile(model.points, (n_hosts, 1))
 
     # ------------------------------------------------------------ constructors
 
@@ -121,12 +128,13 @@ class Fleet(FleetState):
     def uniform(cls, n_hosts, *, vcpus=64, memory_mib=262144, disk_gib=4096,
                 overcommit="nova", extra=None, cpu_allocation_ratio=None,
                 ram_allocation_ratio=None, disk_allocation_ratio=None, reserved_host_cpus=None,
-                reserved_host_memory_mib=None, reserved_host_disk_gib=None):
+                reserved_host_memory_mib=None, reserved_host_disk_gib=None, power_model=None):
         """n_hosts identical hosts: `vcpus` pCPUs, `memory_mib` MiB, `disk_gib` GiB.
 
         overcommit: a preset name ('nova', 'nova_pre_stein', 'none') or OvercommitPreset;
         the Nova-named keyword arguments override single values of it. extra: {class name:
-        total} for further classes (ratio 1.0, nothing reserved).
+        total} for further classes (ratio 1.0, nothing reserved). power_model: a PowerModel or
+        preset name (default: DEFAULT_POWER_MODEL, 150 W idle to 400 W, linear).
         """
         n_hosts = _validate.integer("n_hosts", n_hosts, minimum=1, maximum=dtypes.MAX_INDEX)
         preset = resolve_preset(overcommit)
@@ -149,7 +157,8 @@ class Fleet(FleetState):
         total = np.broadcast_to(row, (n_hosts, len(resources)))
         return cls(total, resources=resources,
                    reserved={k: v for k, v in reservations.items() if k in resources},
-                   allocation_ratio={k: v for k, v in ratios.items() if k in resources})
+                   allocation_ratio={k: v for k, v in ratios.items() if k in resources},
+                   power_model=power_model)
 
     @classmethod
     def from_frame(cls, frame, *, overcommit=None):
@@ -281,6 +290,32 @@ class Fleet(FleetState):
             check_inventory(probe, (list(host_idx),))
         for name, change in updates.items():
             self.set_inventory(name, hosts=host_idx, **change)
+
+    # ------------------------------------------------------------ power
+
+    def set_power_model(self, model, *, hosts=None):
+        """The power model (a PowerModel or preset name) of some or all hosts."""
+        model = resolve_power_model(model)
+        selection = self._host_selection(hosts)
+        for h in selection.tolist():
+            self._power_models[h] = model
+        self._power_codes[selection] = model.code
+        self._power_points[selection] = model.points
+
+    def power_model(self, host):
+        """The PowerModel of one host (its name, or its index when the hosts have none)."""
+        return self._power_models[self.host_index(host)]
+
+    def power_models(self):
+        """Every host's PowerModel, by host index (a tuple)."""
+        return tuple(self._power_models)
+
+    def power_arrays(self):
+        """(kind codes int64 [n_hosts], watt points float64 [n_hosts, 11]): every host's power
+        model as the engine's kernels take it (read-only views)."""
+        codes, points = self._power_codes.view(), self._power_points.view()
+        codes.flags.writeable = points.flags.writeable = False
+        return codes, points
 
     def _host_selection(self, hosts):
         if hosts is None:

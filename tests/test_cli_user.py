@@ -219,7 +219,7 @@ def test_memory_states_are_not_reported_without_reclamation(tmp_path):
 def test_every_real_figure_in_the_summary_names_its_unit(tmp_path):
     """Was: figures such as "CPU ready max" printed without a unit."""
     result = run("simulate", *SMALL, "--no-plots", "--out", tmp_path / "o")
-    units = ("hours", "days", "fraction", "seconds", ", mean", "overcommit", "GiB", "MiB",
+    units = ("hours", "days", "fraction", "seconds", ", mean", "overcommit", "GiB", "MiB", "kWh",
              "ticks")
     for label, value in _summary_lines(result.stdout).items():
         if "." in value and not label.startswith(("workload", "host models")):

@@ -151,7 +151,7 @@ def test_results_tables_summary_and_plots(tmp_path):
 
     paths = result.plot(tmp_path)
     assert [p.name for p in paths] == ["hosts_in_use.png", "cpu_utilization.png",
-                                       "cpu_ready.png", "memory_state.png"]
+                                       "cpu_ready.png", "memory_state.png", "power.png"]
     for path in paths:
         image = matplotlib.image.imread(path)
         assert image.shape[:2] == ((500, 900) if path.name == "memory_state.png" else (400, 900))

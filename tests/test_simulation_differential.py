@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from vmsched import Fleet, HostModels, Placer
+from vmsched.models.power import cubic, sqrt
 from vmsched.reference.simulation import ReferenceSimulation
 from vmsched.simulation import Simulation
 from vmsched.simulation.controllers import Failures, Maintenance
@@ -28,7 +29,10 @@ TOTALS = ("used_core_s", "ready_core_s", "throttled_core_s", "ballooned_mib_s",
           "compressed_mib_s", "swapped_mib_s", "stall_mib_s", "contention_s", "downtime_s")
 EXACT = ("status", "host", "rejected_by", "ticks", "migrations", "restarts")
 TICK_FLOATS = ("hosts_in_use", "cpu_demand_cores", "cpu_granted_cores", "ready_core_s",
-               "hosts_high", "hosts_clear", "hosts_soft", "hosts_hard", "hosts_low")
+               "hosts_high", "hosts_clear", "hosts_soft", "hosts_hard", "hosts_low", "power_w")
+#: Power models the scenarios draw from (one per scenario, a second on host 0).
+POWER = ("server_2s", "hp_proliant_ml110_g4", "hp_proliant_ml110_g5", sqrt(50.0, 300.0),
+         cubic(20.0, 200.0))
 TICK_EXACT = ("time_s", "vms", "arrivals", "departures", "migrations")
 #: Examples: 300 (and 100 state-machine runs) under the CI profile; the debug build's pass
 #: (a small profile) looks for memory errors, not coverage, and runs its own count.
@@ -116,15 +120,19 @@ def scenarios(draw):
     models = draw(st.sampled_from(MODELS))
     policy = GROUPED_POLICY if groups else draw(st.sampled_from(["first_fit", "best_fit"]))
     ratio = draw(st.sampled_from([1.0, 2.0]))
+    power = (draw(st.sampled_from(POWER)), draw(st.sampled_from(POWER)))
     return dict(n_hosts=n_hosts, vcpus=vcpus, memory=memory, duration=duration,
                 workload=workload, controllers=controllers, models=models, policy=policy,
-                host_labels=host_labels, ratio=ratio)
+                host_labels=host_labels, ratio=ratio, power=power)
 
 
 def build(s):
     def fleet():
-        return Fleet.uniform(s["n_hosts"], vcpus=s["vcpus"], memory_mib=s["memory"],
-                             disk_gib=0, overcommit="none", cpu_allocation_ratio=s["ratio"])
+        built = Fleet.uniform(s["n_hosts"], vcpus=s["vcpus"], memory_mib=s["memory"],
+                              disk_gib=0, overcommit="none", cpu_allocation_ratio=s["ratio"],
+                              power_model=s["power"][0])
+        built.set_power_model(s["power"][1], hosts=[0])
+        return built
 
     models = None if s["models"] is None else HostModels(cpu=s["models"][0],
                                                          memory=s["models"][1])

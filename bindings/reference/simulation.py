@@ -20,9 +20,13 @@ piece [start, s) is measured and a new one starts at s. So run(a) then run(b) do
 what run(b) does.
 
 Rules where the semantics say nothing (chosen as the simplest):
-- Every popped migration-completion or failure event splits the open tick, even one that
-  then does nothing (an abandoned migration, a VM that departed); splitting an unchanged
-  state changes nothing but float rounding.
+- Every popped migration-completion, failure, drain, end-of-downtime or repair event splits
+  the open tick, even one that then does nothing (an abandoned migration, a VM that
+  departed); splitting an unchanged state changes nothing but float rounding.
+- Power: a host with measured VMs draws its model's power at utilisation (sum granted) /
+  capacity; one without draws its idle power if it is on, 0 W if it is off, and it is off
+  while it has a hold and holds no allocation (down after a drain, failed). The state is
+  taken at the end of each piece. `ticks.power_w` is the time-weighted mean fleet power.
 - The last tick is measured to its end (t_k + tick_s, even past duration_s) when a run
   reaches duration_s. After run(until_s) with until_s < duration_s, results() hold the
   pieces closed so far (the open piece is not included) and one `ticks` row per tick
@@ -77,6 +81,7 @@ from vmsched.placement.policy import resolve_policy
 from vmsched.reference.accounting import ReferenceFleet
 from vmsched.reference.host_models import CPU, HARD, MEMORY, split
 from vmsched.reference.placement import ReferencePlacer
+from vmsched.reference.power import power_w
 
 DEPARTURE, HOST_STATE, MIGRATION, ARRIVAL, CONTROLLER, TICK = range(6)
 PENDING, RUNNING, MIGRATING, DONE, REJECTED, LOST = (
@@ -85,7 +90,8 @@ VM_TOTALS = ("used_core_s", "ready_core_s", "throttled_core_s", "ballooned_mib_s
              "compressed_mib_s", "swapped_mib_s", "stall_mib_s", "contention_s")
 STATE_COLUMNS = ("hosts_high", "hosts_clear", "hosts_soft", "hosts_hard", "hosts_low")
 TICK_COLUMNS = ("time_s", "vms", "hosts_in_use", "cpu_demand_cores", "cpu_granted_cores",
-                "ready_core_s") + STATE_COLUMNS + ("arrivals", "departures", "migrations")
+                "ready_core_s") + STATE_COLUMNS + ("arrivals", "departures", "migrations",
+                                                   "power_w")
 CPU_SHARES_PER_VCPU = 1000.0
 MEMORY_SHARES_PER_MIB = 10.0
 #: Contention counts when a VM is granted less than its capped demand by more than this
@@ -216,6 +222,7 @@ class ReferenceSimulation:
         self.guest_memory = [float(fleet.total[h, mem] - fleet.reserved[h, mem])
                              for h in range(self.n_hosts)]
         self.host_memory = [float(fleet.total[h, mem]) for h in range(self.n_hosts)]
+        self.power = list(fleet.power_models())
 
     def _add_controller(self, controller):
         if controller.name == "maintenance":
@@ -247,7 +254,8 @@ class ReferenceSimulation:
         limit = self.duration_s if until_s is None else min(float(until_s), self.duration_s)
         while self.queue and self.queue[0][0] < limit:
             time, _, _, kind, payload = heapq.heappop(self.queue)
-            self._advance(time, splits=kind in ("migration_done", "failure"))
+            self._advance(time, splits=kind in ("migration_done", "failure", "drain",
+                                                "host_up", "repair"))
             self.now = time
             self.handlers[kind](payload)
         self.now = max(self.now, limit)
@@ -425,6 +433,13 @@ class ReferenceSimulation:
         on_host = defaultdict(list)
         for row in sorted(self.measured):
             on_host[self.measured[row]].append(row)
+        if self.models is not None:      # hosts without measured VMs: idle if on, else off
+            allocated = {record.host for record in self.placer.fleet.vms.values()}
+            for host in range(self.n_hosts):
+                if host not in on_host and not (self.holds[host] > 0
+                                                and host not in allocated):
+                    model = self.power[host]
+                    tick["power_w"] += power_w(model.kind, model.watts, 0.0) * weight
         for host in sorted(on_host):
             rows = on_host[host]
             tick["hosts_in_use"] += weight
@@ -463,6 +478,10 @@ class ReferenceSimulation:
                 tick["cpu_demand_cores"] += capped * weight
                 tick["cpu_granted_cores"] += granted[i] * weight
             tick[STATE_COLUMNS[state]] += weight
+            capacity = self.cpu_capacity[host]
+            used = min(1.0, max(0.0, sum(granted) / capacity)) if capacity > 0 else 0.0
+            model = self.power[host]
+            tick["power_w"] += power_w(model.kind, model.watts, used) * weight
 
     # ------------------------------------------------------------ allocations and hosts
 

@@ -20,7 +20,7 @@ from vmsched.engine.simulation import STATUS_NAMES, kernels_sim
 
 #: The files a run writes (Results.write replaces exactly these in its folder).
 TABLE_NAMES = ("vms", "ticks", "hosts", "snapshots", "tenants", "summary")
-CHART_NAMES = ("hosts_in_use", "cpu_utilization", "cpu_ready", "memory_state")
+CHART_NAMES = ("hosts_in_use", "cpu_utilization", "cpu_ready", "memory_state", "power")
 OWN_FILES = tuple(f"{name}.parquet" for name in TABLE_NAMES) + tuple(
     f"{name}.png" for name in CHART_NAMES)
 
@@ -79,7 +79,10 @@ class Results:
             "ready_core_s": totals[kernels_sim.H_READY],
             "mean_utilization": np.where(busy > 0, totals[kernels_sim.H_UTILIZATION_S]
                                          / np.where(busy > 0, busy, 1.0), 0.0),
+            "energy_kwh": totals[kernels_sim.H_ENERGY_J] / 3.6e6,
+            "power_model": [model.name for model in sim.fleet.power_models()],
         })
+        self.has_energy = sim.host_models is not None
         for s, state in enumerate(STATE_NAMES):
             hosts[f"ticks_{state}"] = sim.host_state_s[:, s] / tick_s
         hosts["state"] = pd.Categorical.from_codes(
@@ -157,6 +160,9 @@ class Results:
             for state in STATE_NAMES[2:]:             # reclamation
                 out[f"host-ticks in memory state {state}"] = round(
                     float(self.hosts[f"ticks_{state}"].sum()), 6)
+        if self.has_energy:
+            out["energy kWh"] = float(self.hosts["energy_kwh"].sum())
+            out["power, mean W"] = float(self.ticks["power_w"].mean()) if len(self.ticks) else 0.0
         out["migrations"] = int(vms["migrations"].sum())
         if len(self.drains):
             out["drains"] = len(self.drains)
@@ -224,7 +230,7 @@ class Results:
     def plot(self, folder):
         """PNG charts over time, each titled with its workload, fleet and policy: hosts in use
         against the fleet's size (VMs on a second axis), CPU granted and demanded, CPU ready,
-        and the memory states of hosts in use; returns the paths."""
+        the memory states of hosts in use, and the fleet's power; returns the paths."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -313,4 +319,13 @@ class Results:
         figure.tight_layout()
         figure.savefig(paths[-1], dpi=100)
         plt.close(figure)
+
+        # Fleet power (every host that is on; 0 W for those that are off), and the energy.
+        figure, axes = plt.subplots(figsize=(9, 4))
+        axes.plot(days, ticks["power_w"] / 1000.0, linewidth=1, label="fleet power")
+        axes.set_ylim(bottom=0)
+        energy = float(self.hosts["energy_kwh"].sum())
+        axes.legend(loc="lower right", fontsize="small",
+                    title=f"energy {energy:,.1f} kWh", title_fontsize="small")
+        save(figure, axes, "power", "Power drawn by the fleet", "kW")
         return paths

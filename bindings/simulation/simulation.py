@@ -10,9 +10,13 @@ are at the head of the queue, with exactly the result of their handlers one at a
 Tick k (t_k = k * tick_s, for t_k < duration_s) measures [t_k, t_k + tick_s) over the VMs
 running or migrating right after the events at t_k: a VM is measured in the ticks with
 start_s <= t_k < end_s (arrivals and departures inside a tick count from the next tick).
-Demand is sampled at t_k. A migration completion or a host failure inside a tick splits it:
-the piece before the event is measured with the state it had, the rest with the new state,
-each weighted by its length, so totals stay exact. Per-VM facts have one owner, the engine's
+Demand is sampled at t_k. A migration completion or a host state change (a failure, a repair,
+a drain, the end of a downtime) inside a tick splits it: the piece before the event is
+measured with the state it had, the rest with the new state, each weighted by its length, so
+totals stay exact. Energy: with host models, every host draws its power model's watts at its
+utilisation (CPU granted / capacity); a host without measured VMs draws its idle power while
+it is on, none while it is off (held by a drain or a failure and holding no allocation); the
+power state is taken at the end of each piece. Per-VM facts have one owner, the engine's
 VM table (vmsched.engine.simulation.VMTable); allocations are the fleet's.
 
 Every workload row ends the run with one status: pending (never arrived: its start lies
@@ -167,7 +171,7 @@ class Simulation:
         self.tick = 0              # ticks started
         self._tick_open = False
         self._tick_start = self._piece_start = 0.0
-        self.split_pieces = 0      # ticks split by migration completions and failures
+        self.split_pieces = 0      # ticks split by migration completions and host changes
         self._counts = np.zeros(N_SERIES)  # events since the last tick started
         self._pending_added, self._pending_removed = [], []
         self.snapshots = []
@@ -181,6 +185,7 @@ class Simulation:
         self._sources = None
         self._hosts_key, self._hosts, self._scratch_arrays, self._shape = None, None, None, None
         self._levels = (np.zeros(fleet.n_hosts), np.zeros(fleet.n_hosts))  # solvers' guesses
+        self._all_on = np.ones(fleet.n_hosts, np.uint8)
         for index, controller in enumerate(self.controllers):
             self._apply(controller.start(self.view()), controller)
             if controller.period_s is not None:
@@ -215,7 +220,8 @@ class Simulation:
             time_s, _, kind = head
             if self._tick_open and time_s >= self._tick_end:
                 self._close_tick()             # every piece of the open tick is measured
-            elif self._tick_open and kind in (EventKind.MIGRATION_DONE, EventKind.HOST_FAIL):
+            elif self._tick_open and kind in (EventKind.MIGRATION_DONE, EventKind.HOST_FAIL,
+                                              EventKind.HOST_CHANGE):
                 self._measure_piece(time_s)    # the state changes inside the tick: split it
             if kind <= EventKind.ARRIVAL and self.native_lifecycle and not self._open_drains:
                 self._lifecycle_batch(until)   # workload events at the head, natively
@@ -562,9 +568,7 @@ class Simulation:
             self.series[self.tick - 1, kernels_sim.S_HOSTS_IN_USE] += (
                 int((self.vm.count > 0).sum()) * dt / self.tick_s)
             return
-        if not self.vm.count.any():
-            return
-        started = _time.perf_counter()
+        started = _time.perf_counter()      # (also with no VM: hosts that are on draw idle)
         kernels_sim.measure_piece(self._tick_start, dt, first_piece, self._models,
                                   self.vm.layout_arrays(), self._host_arrays(),
                                   *self._source_arrays(), self._accounts(), self._scratch())
@@ -600,7 +604,16 @@ class Simulation:
             self._hosts = ((total[:, c] - reserved[:, c]).astype(np.float64),
                            (total[:, m] - reserved[:, m]).astype(np.float64),
                            total[:, m].astype(np.float64)) + levels
-        return self._hosts
+        return self._hosts + fleet.power_arrays() + (self.powered(),)
+
+    def powered(self):
+        """uint8 per host: 1 if the host is on. A host is off while a drain or a failure holds
+        it and it holds no allocation (a drained host in its downtime, a failed one); it is on
+        otherwise, and draws its idle power when it has no VM to measure."""
+        if not self._holds.any():
+            return self._all_on
+        off = (self._holds > 0) & (np.asarray(self.fleet.host_vm_count) == 0)
+        return (~off).astype(np.uint8)
 
     def _source_arrays(self):
         vm = self.vm

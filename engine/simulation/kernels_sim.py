@@ -8,7 +8,10 @@ per tick, and one pass per host samples utilisation, runs the CPU and memory mod
 the piece to the totals.
 
 All quantities are exact sums over VMs and pieces of ticks: core-seconds for CPU, MiB-seconds
-for memory; per-tick series are time-weighted means over a tick's pieces.
+for memory, joules for energy; per-tick series are time-weighted means over a tick's pieces.
+A host draws the power of its model at its utilisation (CPU granted / capacity); one that is
+on without measured VMs draws its idle power, one that is off (held by a drain or a failure
+and holding no allocation) none.
 
 Hosts are cut into a fixed number of chunks of contiguous hosts holding about as many VMs
 each (the cut depends on the layout only); each chunk owns its scratch and its row of
@@ -23,6 +26,7 @@ from vmsched.engine.jit import kernel, parallel_kernel
 from vmsched.engine.models.kernels_cpu import fair_share, proportional
 from vmsched.engine.models.kernels_host import CPU_SHARES_PER_VCPU, MEMORY_SHARES_PER_MIB
 from vmsched.engine.models.kernels_memory import HARD, esxi, no_reclamation, split_non_resident
+from vmsched.engine.models.kernels_power import power_at
 from vmsched.engine.simulation.kernels_utilization import SECONDS_PER_SLOT, SLOTS_PER_DAY, unit_noise
 
 # Per-VM totals (columns of `totals`, one row per VM or position).
@@ -37,20 +41,21 @@ VM_TOTAL_NAMES = ("used_core_s", "ready_core_s", "throttled_core_s", "ballooned_
 #: leave a VM at its demand short by that much, which is no contention.
 CONTENTION_TOLERANCE = 1e-9
 
-# Per-host totals: seconds measured, utilisation x seconds, peak contention, ready core-s.
-H_UTILIZATION_S, H_BUSY_S, H_MAX_CONTENTION, H_READY = range(4)
-N_HOST_TOTALS = 4
+# Per-host totals: utilisation x seconds, seconds measured, peak contention, ready core-s,
+# energy (J: watts x seconds, also while on and empty).
+H_UTILIZATION_S, H_BUSY_S, H_MAX_CONTENTION, H_READY, H_ENERGY_J = range(5)
+N_HOST_TOTALS = 5
 
 # Fleet series, one row per tick (time-weighted over the tick's pieces).
 (S_TIME, S_VMS, S_HOSTS_IN_USE, S_ARRIVALS, S_DEPARTURES, S_REJECTED, S_DEMAND, S_GRANTED,
  S_CAPACITY_IN_USE, S_READY, S_HIGH, S_CLEAR, S_SOFT, S_HARD, S_LOW, S_BALLOONED,
- S_COMPRESSED, S_SWAPPED, S_STALL, S_BLOCKED, S_MIGRATIONS, S_LOST) = range(22)
-N_SERIES = 22
+ S_COMPRESSED, S_SWAPPED, S_STALL, S_BLOCKED, S_MIGRATIONS, S_LOST, S_POWER) = range(23)
+N_SERIES = 23
 SERIES_NAMES = ("time_s", "vms", "hosts_in_use", "arrivals", "departures", "rejected_total",
                 "cpu_demand_cores", "cpu_granted_cores", "cpu_capacity_in_use_cores",
                 "ready_core_s", "hosts_high", "hosts_clear", "hosts_soft", "hosts_hard",
                 "hosts_low", "ballooned_mib", "compressed_mib", "swapped_mib", "stall_mib",
-                "hosts_blocked", "migrations", "lost")
+                "hosts_blocked", "migrations", "lost", "power_w")
 #: Series the pieces add to (per chunk); the others are set once per tick by the caller.
 N_PIECE_SERIES = N_SERIES
 
@@ -216,10 +221,15 @@ def _add_vms(first, n, dt, demand, limit, granted, memory, active, touched, resi
 
 
 @kernel
-def _add_host(h, dt, capacity, granted, demand, ready_s, state, blocked, host_totals,
-              host_state_s, host_tick, series):
-    """Add one host's piece to its totals and to its chunk's series (x dt seconds)."""
+def _add_host(h, dt, capacity, granted, demand, ready_s, state, blocked, power_kind,
+              power_points, host_totals, host_state_s, host_tick, series):
+    """Add one host's piece to its totals and to its chunk's series (x dt seconds); its power
+    at utilisation granted / capacity (clipped to [0, 1])."""
     contention = demand / capacity if capacity > 0 else 0.0
+    utilisation = min(1.0, max(0.0, granted / capacity)) if capacity > 0 else 0.0
+    watts = power_at(power_kind, power_points, utilisation)
+    host_totals[H_ENERGY_J, h] += watts * dt
+    series[S_POWER] += watts * dt
     host_totals[H_UTILIZATION_S, h] += (granted / capacity if capacity > 0 else 0.0) * dt
     host_totals[H_BUSY_S, h] += dt
     host_totals[H_MAX_CONTENTION, h] = max(host_totals[H_MAX_CONTENTION, h], contention)
@@ -248,7 +258,9 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
     layout = (cap, count, pos_row, vcpus, memory, touched, levels [2, size]: the CPU and
               memory sources' per-row level, settings [6, size] or [6, 0], totals [8, size],
               ticks); touched is updated in place;
-    hosts = (cpu_capacity cores, guest_memory MiB, host_memory MiB, cpu_level, memory_level);
+    hosts = (cpu_capacity cores, guest_memory MiB, host_memory MiB, cpu_level, memory_level,
+             power_kind, power_points [n_hosts, 11], powered: 1 if the host is on); a host
+             that is on and has no measured VM draws its idle power, one that is off none;
     a source = (kind, values, offsets, start_s, step_s, levels, daily_profile, noise_cv, seed);
     accounts = (host_totals [4, n_hosts], host_state_s [n_hosts, 5], chunk_series
                 [n_chunks, N_SERIES], host_tick [2, n_hosts]: granted and demanded cores),
@@ -257,7 +269,8 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
                bounds int64 [n_chunks + 1]: the chunks' first hosts, written here)."""
     cpu_model, memory_model, params = models
     cap, count, pos_row, vcpus, memory, touched, levels, settings, totals, ticks = layout
-    cpu_capacity, guest_memory, host_memory, cpu_level, memory_level = hosts
+    (cpu_capacity, guest_memory, host_memory, cpu_level, memory_level, power_kind,
+     power_points, powered) = hosts
     host_totals, host_state_s, chunk_series, host_tick = accounts
     work, solver, zeros, bounds = scratch
     (cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
@@ -278,6 +291,10 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
         for h in range(bounds[chunk], bounds[chunk + 1]):
             n = count[h]
             if n == 0:
+                if powered[h]:
+                    idle = power_at(power_kind[h], power_points[h], 0.0)
+                    host_totals[H_ENERGY_J, h] += idle * dt
+                    series[S_POWER] += idle * dt
                 continue
             first = h * cap
             stop = first + n
@@ -327,7 +344,8 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
                                   state >= HARD, params, totals, ticks, tick_count,
                                   series)
             _add_host(h, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
-                      host_totals, host_state_s, host_tick, series)
+                      power_kind[h], power_points[h], host_totals, host_state_s, host_tick,
+                      series)
 
 
 @kernel
