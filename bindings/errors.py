@@ -4,6 +4,8 @@ Every message names the parameter and the bad value. An operation that raises le
 exactly as it was.
 """
 
+import numpy as np
+
 
 class VmschedError(Exception):
     """Base class of every error vmsched raises on purpose."""
@@ -85,8 +87,6 @@ class DataWarning(UserWarning):
 def shown(value):
     """A value as an error message shows it: repr(), but NumPy scalars as plain numbers
     (1, not np.int64(1)), also inside tuples and lists."""
-    import numpy as np
-
     if isinstance(value, np.generic):
         return repr(value.item())
     if isinstance(value, tuple):

@@ -86,9 +86,7 @@ class PowerModel:
             raise InvalidRequest(f"utilisation = {shown(u[bad][0])} is not in [0, 1]")
         flat = np.ascontiguousarray(u.ravel())
         out = np.empty_like(flat)
-        kernels_power.power_many(np.full(len(flat), self.code, np.int64),
-                                 np.broadcast_to(self.points, (len(flat), N_POINTS)).copy(),
-                                 flat, out)
+        kernels_power.power_of_model(self.code, self.points, flat, out)
         out = out.reshape(u.shape)
         return out if np.ndim(utilisation) else float(out[0])
 

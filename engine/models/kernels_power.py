@@ -46,7 +46,7 @@ def power_at(kind, watts, u):
 
 
 @kernel
-def power_many(kinds, watts, utilisation, out):
-    """out[i] = power_at(kinds[i], watts[i], utilisation[i]): one model per row."""
+def power_of_model(kind, watts, utilisation, out):
+    """out[i] = power_at(kind, watts, utilisation[i]): one model, many utilisations."""
     for i in range(utilisation.shape[0]):
-        out[i] = power_at(kinds[i], watts[i], utilisation[i])
+        out[i] = power_at(kind, watts, utilisation[i])

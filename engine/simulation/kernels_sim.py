@@ -261,7 +261,8 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
     hosts = (cpu_capacity cores, guest_memory MiB, host_memory MiB, cpu_level, memory_level,
              power_kind, power_points [n_hosts, 11], powered: 1 if the host is on); a host
              that is on and has no measured VM draws its idle power, one that is off none;
-    a source = (kind, values, offsets, start_s, step_s, levels, daily_profile, noise_cv, seed);
+    a source = (kind, values, offsets, start_s, step_s, levels, daily_profile, noise_cv, seed),
+               its per-row levels unused here (the layout's copy is read);
     accounts = (host_totals [4, n_hosts], host_state_s [n_hosts, 5], chunk_series
                 [n_chunks, N_SERIES], host_tick [2, n_hosts]: granted and demanded cores),
                 each value x seconds;
@@ -273,9 +274,9 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
      power_points, powered) = hosts
     host_totals, host_state_s, chunk_series, host_tick = accounts
     work, solver, zeros, bounds = scratch
-    (cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step, cpu_levels, cpu_profile,
+    (cpu_kind, cpu_values, cpu_offsets, cpu_start, cpu_step, _, cpu_profile,
      cpu_noise, cpu_seed) = cpu_source
-    (mem_kind, mem_values, mem_offsets, mem_start, mem_step, mem_levels, mem_profile,
+    (mem_kind, mem_values, mem_offsets, mem_start, mem_step, _, mem_profile,
      mem_noise, mem_seed) = memory_source
     tick = np.int64(t // SECONDS_PER_SLOT)
     custom = settings.shape[1] > 0
