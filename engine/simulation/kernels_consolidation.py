@@ -1,0 +1,974 @@
+"""Dynamic consolidation of a day of CPU traces on a fleet of power-modelled hosts (Numba):
+Beloglazov and Buyya's experiment (CCPE 2012), as CloudSim 3.0.3 runs it or by vmsched's
+own rules.
+
+Time advances by *datacenter updates*: every `interval_s` (300 s) from `first_s`, and at
+every migration completion. An update measures every host: each VM requests
+`u(t) * speed` MIPS (its trace interpolated linearly between 300 s samples), the host's
+time-shared scheduler grants it (a vCPU at most one pCPU's speed; an oversubscribed host
+scales every request by capacity / total and floors it to whole MIPS; a migrating VM gets 90%
+of its request on the source and 10% on the target), and the energy of each host since the
+previous update is the trapezoid of its power at the two utilisations. At the periodic
+updates of the migration policies a consolidation round runs:
+
+1. overloaded hosts (a detector over the host's utilisation history, kernels_detectors);
+2. from each, VMs are selected (MMT least memory, MU least utilisation, MC most correlated,
+   RS random, seeded) until it is no longer overloaded;
+3. those VMs, by decreasing CPU demand, go to the host with the least power increase among
+   the hosts that fit them and would not become overloaded with them;
+4. underload: hosts are tried from the least utilised up; a host whose VMs all fit elsewhere
+   is emptied (and is off once empty); if one VM fits nowhere its plan is dropped.
+
+The planned migrations then start; one lasts memory MiB / (bandwidth / 16000) seconds
+(CloudSim's half of the link, MB over bit/s), and the VM is allocated on both hosts meanwhile.
+
+`cloudsim` switches on CloudSim 3.0.3's behaviour where it is a quirk of its code: a VM whose
+demand reaches exactly 0 is destroyed; a running VM requests no memory (only CPU constrains
+consolidation); the power increase is taken against the host's power at the start of the
+round; hosts that received VMs in step 3 may still be emptied in step 4; updates fall at
+300.1, 600.1, ... (a 0.1 s creation delay) and the first interval bills no energy; an empty
+host bills nothing for an interval that starts at utilisation 0. Without it: memory counts,
+the baseline is fresh, VMs run until the end of the day, exclusions are as intended, updates
+fall at 0, 300, ... through the end, and a host bills energy whenever it holds VMs.
+
+Every quantity is a float64 computed in CloudSim's order of operations, so that with
+`cloudsim` the results equal CloudSim's to the digits it prints.
+"""
+
+import math
+
+import numpy as np
+
+from vmsched.engine.jit import allocating
+from vmsched.engine.models.kernels_detectors import (
+    HISTORY_LENGTH, LR, LRR, MAD, IQR, is_overloaded, trimmed_length)
+from vmsched.engine.models.kernels_power import power_at
+
+# Policies and selectors.
+NPA, DVFS, MIGRATE = 0, 1, 2
+MMT, MU, MC, RS = 0, 1, 2, 3
+SELECTOR_NAMES = ("mmt", "mu", "mc", "rs")
+
+# Host float columns.
+(H_TOTAL, H_PE, H_RAM, H_BW, H_AVAIL, H_RAM_USED, H_BW_USED, H_UTIL, H_PREV_UTIL,
+ H_P_TIME, H_P_ALLOC, H_P_REQ, H_P_ACTIVE,
+ H_Q_TIME, H_Q_ALLOC, H_Q_REQ, H_Q_ACTIVE, H_LAST_ON,
+ H_SLA_S, H_ACTIVE_S, H_SHUTDOWNS, H_SHUTDOWN_S, H_ENERGY_J) = range(23)
+N_HF = 23
+# Host int columns.
+H_N, H_CLASS, H_KIND, H_N0, H_TOUCHED = range(5)
+N_HI = 5
+
+# VM float columns.
+(V_MIPS, V_RAM, V_BW, V_REQ, V_HIST_T,
+ V_P_TIME, V_P_ALLOC, V_P_REQ, V_P_MIG,
+ V_Q_TIME, V_Q_ALLOC, V_Q_REQ, V_Q_MIG,
+ V_ALLOC_S, V_REQ_S, V_MIG_LOSS, V_SLA_SUM, V_SLA_N, V_MIG_START, V_MIG_S, V_MIG_N,
+ V_END_S) = range(22)
+N_VF = 22
+# VM int columns.
+V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS = range(6)
+N_VI = 6
+# VM outcomes (V_STATUS).
+NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
+
+# Results (floats).
+(R_ENERGY_J, R_MIGRATIONS, R_SLA_S, R_ACTIVE_S, R_REQ_S, R_ALLOC_S, R_MIG_LOSS,
+ R_SLA_SUM, R_SLA_N, R_SHUTDOWNS, R_SHUTDOWN_S, R_MIG_S, R_MIG_N, R_DESTROYED,
+ R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR) = range(20)
+N_RESULTS = 20
+ERR_NONE, ERR_LIST_FULL, ERR_QUEUE_FULL = 0, 1, 2
+
+# Options (ints).
+(O_POLICY, O_DETECTOR, O_SELECTOR, O_CLOUDSIM, O_SEED) = range(5)
+N_OPTIONS = 5
+# Parameters (floats).
+(P_PARAMETER, P_FALLBACK, P_INTERVAL, P_END, P_FIRST, P_BANDWIDTH_DIVISOR) = range(6)
+N_PARAMETERS = 6
+
+# Per periodic update series.
+S_TIME, S_ACTIVE_HOSTS, S_ENERGY_J, S_MIGRATIONS, S_OVERLOADED, S_POWER_W = range(6)
+N_SERIES = 6
+
+BIG = 1.7976931348623157e308
+
+
+# --- the VMs' demand ---------------------------------------------------------------------
+
+@allocating
+def _utilisation(samples, v, t, interval):
+    """The trace of VM v at time t (CloudSim's UtilizationModelPlanetLabInMemory)."""
+    if t % interval == 0:
+        return samples[v, int(t) // int(interval)]
+    t1 = int(math.floor(t / interval))
+    t2 = int(math.ceil(t / interval))
+    u1 = samples[v, t1]
+    u2 = samples[v, t2]
+    delta = (u2 - u1) / ((t2 - t1) * interval)
+    return u1 + delta * (t - t1 * interval)
+
+
+@allocating
+def _ram_request(vf, vi, v, cloudsim):
+    if cloudsim and vi[v, V_INST] == 0:
+        return 0.0
+    return vf[v, V_RAM]
+
+
+@allocating
+def _bw_request(vf, vi, v, cloudsim):
+    if cloudsim and vi[v, V_INST] == 1:
+        return vf[v, V_BW]
+    return 0.0
+
+
+# --- one host's list and time-shared scheduler --------------------------------------------
+
+@allocating
+def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
+    """Grant the requests of host h's VMs in list order (VmSchedulerTimeSharedOverSubscription)."""
+    n = hi[h, H_N]
+    pe = hf[h, H_PE]
+    available = hf[h, H_TOTAL]
+    over = False
+    for i in range(n):
+        c = hreq[h, i]
+        if c > pe:
+            c = pe
+        total = c * 0.1 if hmig[h, i] else c
+        if not over and available >= total:
+            if hmig[h, i]:
+                halloc[h, i] = c * 0.1
+            elif vi[hv[h, i], V_IN_MIG] == 1:
+                halloc[h, i] = c * 0.9
+            else:
+                halloc[h, i] = c
+            available -= total
+        else:
+            over = True
+    if over:
+        required = 0.0
+        for i in range(n):
+            c = hreq[h, i]
+            if c > pe:
+                c = pe
+            if hmig[h, i]:
+                c *= 0.1
+            required += c
+        scale = hf[h, H_TOTAL] / required
+        for i in range(n):
+            c = hreq[h, i]
+            if c > pe:
+                c = pe
+            if hmig[h, i]:
+                m = c * 0.1
+                m *= scale
+            elif vi[hv[h, i], V_IN_MIG] == 1:
+                m = c * scale
+                m *= 0.9
+            else:
+                m = c * scale
+            halloc[h, i] = math.floor(m)
+        available = 0.0
+    hf[h, H_AVAIL] = available
+
+
+@allocating
+def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim,
+            result):
+    """Put VM v at the end of host h's list with `request` MIPS (vmCreate / a migration in)."""
+    n = hi[h, H_N]
+    if n >= hv.shape[1]:
+        result[R_ERROR] = ERR_LIST_FULL
+        return
+    hv[h, n] = v
+    hreq[h, n] = request
+    hmig[h, n] = migrating_in
+    hi[h, H_N] = n + 1
+    hf[h, H_RAM_USED] += _ram_request(vf, vi, v, cloudsim)
+    hf[h, H_BW_USED] += _bw_request(vf, vi, v, cloudsim)
+    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+
+
+@allocating
+def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim):
+    """Take VM v out of host h's list (vmDestroy / the end of a migration in)."""
+    n = hi[h, H_N]
+    for i in range(n):
+        if hv[h, i] == v and hmig[h, i] == migrating_in:
+            for j in range(i, n - 1):
+                hv[h, j] = hv[h, j + 1]
+                hreq[h, j] = hreq[h, j + 1]
+                halloc[h, j] = halloc[h, j + 1]
+                hmig[h, j] = hmig[h, j + 1]
+            hi[h, H_N] = n - 1
+            hf[h, H_RAM_USED] -= _ram_request(vf, vi, v, cloudsim)
+            hf[h, H_BW_USED] -= _bw_request(vf, vi, v, cloudsim)
+            _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+            return
+
+
+@allocating
+def _planned_mips(h, hf, hi, halloc, hmig):
+    """MIPS the host grants now, a VM migrating in counted at its full request."""
+    total = 0.0
+    for i in range(hi[h, H_N]):
+        if hmig[h, i]:
+            total += halloc[h, i] * 0.9 / 0.1
+        total += halloc[h, i]
+    return total
+
+
+@allocating
+def _fraction(hf, h, mips):
+    """A host's utilisation as CloudSim reports it (values just above 1 count as 1)."""
+    u = mips / hf[h, H_TOTAL]
+    if u > 1 and u < 1.01:
+        u = 1.0
+    return u
+
+
+@allocating
+def _power(h, hi, watts, u):
+    return power_at(hi[h, H_KIND], watts[h], u)
+
+
+# --- state histories, reduced as they are written -----------------------------------------
+
+@allocating
+def _host_entry_final(hf, h):
+    """Account host h's pending state entry (the next one is at a later time)."""
+    t = hf[h, H_P_TIME]
+    active = hf[h, H_P_ACTIVE] == 1
+    if hf[h, H_Q_TIME] != -1 and hf[h, H_Q_ACTIVE] == 1:
+        dt = t - hf[h, H_Q_TIME]
+        hf[h, H_ACTIVE_S] += dt
+        if hf[h, H_Q_ALLOC] < hf[h, H_Q_REQ]:
+            hf[h, H_SLA_S] += dt
+    if hf[h, H_Q_ACTIVE] == 1 and not active:
+        hf[h, H_SHUTDOWNS] += 1
+        hf[h, H_SHUTDOWN_S] += t - hf[h, H_LAST_ON]
+    if hf[h, H_Q_ACTIVE] == 0 and active:
+        hf[h, H_LAST_ON] = t
+    hf[h, H_Q_TIME] = t
+    hf[h, H_Q_ALLOC] = hf[h, H_P_ALLOC]
+    hf[h, H_Q_REQ] = hf[h, H_P_REQ]
+    hf[h, H_Q_ACTIVE] = hf[h, H_P_ACTIVE]
+
+
+@allocating
+def _host_entry(hf, h, t, allocated, requested, active):
+    if hf[h, H_P_TIME] != -1 and hf[h, H_P_TIME] != t:
+        _host_entry_final(hf, h)
+    hf[h, H_P_TIME] = t
+    hf[h, H_P_ALLOC] = allocated
+    hf[h, H_P_REQ] = requested
+    hf[h, H_P_ACTIVE] = 1.0 if active else 0.0
+
+
+@allocating
+def _vm_entry_final(vf, v):
+    t = vf[v, V_P_TIME]
+    migrating = vf[v, V_P_MIG] == 1
+    if vf[v, V_Q_TIME] != -1:
+        dt = t - vf[v, V_Q_TIME]
+        allocated = vf[v, V_Q_ALLOC]
+        requested = vf[v, V_Q_REQ]
+        vf[v, V_ALLOC_S] += allocated * dt
+        vf[v, V_REQ_S] += requested * dt
+        if allocated < requested:
+            vf[v, V_SLA_SUM] += (requested - allocated) / requested
+            vf[v, V_SLA_N] += 1
+            if vf[v, V_Q_MIG] == 1:
+                vf[v, V_MIG_LOSS] += (requested - allocated) * dt
+    if vf[v, V_Q_MIG] == 1 and not migrating:
+        vf[v, V_MIG_S] += t - vf[v, V_MIG_START]
+        vf[v, V_MIG_N] += 1
+    if vf[v, V_Q_MIG] == 0 and migrating:
+        vf[v, V_MIG_START] = t
+    vf[v, V_Q_TIME] = t
+    vf[v, V_Q_ALLOC] = vf[v, V_P_ALLOC]
+    vf[v, V_Q_REQ] = vf[v, V_P_REQ]
+    vf[v, V_Q_MIG] = vf[v, V_P_MIG]
+
+
+@allocating
+def _vm_entry(vf, v, t, allocated, requested, migrating):
+    if vf[v, V_P_TIME] != -1 and vf[v, V_P_TIME] != t:
+        _vm_entry_final(vf, v)
+    vf[v, V_P_TIME] = t
+    vf[v, V_P_ALLOC] = allocated
+    vf[v, V_P_REQ] = requested
+    vf[v, V_P_MIG] = 1.0 if migrating else 0.0
+
+
+# --- datacenter updates -------------------------------------------------------------------
+
+@allocating
+def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
+    """A VM's view of an update at t: its request, and its history at a periodic update."""
+    u = _utilisation(samples, v, t, interval)
+    vf[v, V_REQ] = u * vf[v, V_MIPS]
+    if periodic and t > vf[v, V_HIST_T] and (t - first_s) % interval == 0:
+        if t != 0 or u != 0:
+            n = vi[v, V_HLEN]
+            if n > HISTORY_LENGTH - 1:
+                n = HISTORY_LENGTH - 1
+            for i in range(n, 0, -1):
+                vhist[v, i] = vhist[v, i - 1]
+            vhist[v, 0] = u
+            vi[v, V_HLEN] = n + 1
+        vf[v, V_HIST_T] = t
+
+
+@allocating
+def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
+    """Measure host h at t (HostDynamicWorkload.updateVmsProcessing); the VMs' requests are
+    up to date."""
+    hf[h, H_PREV_UTIL] = hf[h, H_UTIL]
+    n = hi[h, H_N]
+    for i in range(n):
+        hreq[h, i] = vf[hv[h, i], V_REQ]
+    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+    util = 0.0
+    requested_sum = 0.0
+    for i in range(n):
+        v = hv[h, i]
+        requested = vf[v, V_REQ]
+        allocated = halloc[h, i]
+        if not hmig[h, i]:
+            _vm_entry(vf, v, t, allocated, requested, vi[v, V_IN_MIG] == 1)
+            if vi[v, V_IN_MIG] == 1:
+                allocated /= 0.9
+        util += allocated
+        requested_sum += requested
+    hf[h, H_UTIL] = util
+    _host_entry(hf, h, t, util, requested_sum, util > 0)
+
+
+@allocating
+def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+            options, parameters, result):
+    """A datacenter update at t: every host measured, the energy since the last update
+    billed, VMs whose demand is 0 destroyed (CloudSim)."""
+    interval = parameters[P_INTERVAL]
+    first_s = parameters[P_FIRST]
+    cloudsim = options[O_CLOUDSIM] == 1
+    dt = t - result[R_END_S]
+    n_hosts = hf.shape[0]
+    if options[O_POLICY] == NPA and dt > 0:
+        frame = 0.0
+        for h in range(n_hosts):
+            e = _power(h, hi, watts, 1.0) * dt
+            frame += e
+            hf[h, H_ENERGY_J] += e
+        result[R_ENERGY_J] += frame
+    for h in range(n_hosts):
+        for i in range(hi[h, H_N]):
+            _update_vm(hv[h, i], t, periodic, samples, vf, vi, vhist, interval, first_s)
+        _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+    if options[O_POLICY] != NPA and dt > 0:
+        frame = 0.0
+        for h in range(n_hosts):
+            start = _fraction(hf, h, hf[h, H_PREV_UTIL])
+            end = _fraction(hf, h, hf[h, H_UTIL])
+            if start > 1 or end > 1:
+                result[R_ANOMALIES] += 1
+            e = 0.0
+            if start != 0:
+                p0 = _power(h, hi, watts, min(start, 1.0))
+                p1 = _power(h, hi, watts, min(end, 1.0))
+                e = (p0 + (p1 - p0) / 2) * dt
+            elif not cloudsim and hi[h, H_N] > 0:
+                p1 = _power(h, hi, watts, min(end, 1.0))
+                e = p1 * dt / 2 + _power(h, hi, watts, 0.0) * dt / 2
+            frame += e
+            hf[h, H_ENERGY_J] += e
+        result[R_ENERGY_J] += frame
+    if cloudsim:
+        for h in range(n_hosts):
+            i = 0
+            while i < hi[h, H_N]:
+                v = hv[h, i]
+                if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
+                    _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
+                    vi[v, V_HOST] = -1
+                    vi[v, V_ALIVE] = 0
+                    vi[v, V_STATUS] = DESTROYED
+                    vf[v, V_END_S] = t
+                    result[R_DESTROYED] += 1
+                else:
+                    i += 1
+    result[R_END_S] = t
+    result[R_UPDATES] += 1
+
+
+# --- the consolidation round ---------------------------------------------------------------
+
+@allocating
+def _host_history(h, extra, hf, hi, hv, vf, vi, vhist, out):
+    """Host h's utilisation history (most recent first), with VM `extra` added if >= 0;
+    returns its trimmed length."""
+    for i in range(HISTORY_LENGTH):
+        out[i] = 0.0
+    total = hf[h, H_TOTAL]
+    n = hi[h, H_N]
+    for k in range(n + 1):
+        if k < n:
+            v = hv[h, k]
+        elif extra >= 0:
+            v = extra
+        else:
+            break
+        for i in range(vi[v, V_HLEN]):
+            out[i] += vhist[v, i] * vf[v, V_MIPS] / total
+    return trimmed_length(out)
+
+
+@allocating
+def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, history, scratch):
+    """The policy's detector on host h (with VM `extra` on it if >= 0)."""
+    requested = 0.0
+    max_ram = -2147483648.0
+    n = hi[h, H_N]
+    for k in range(n + 1):
+        if k < n:
+            v = hv[h, k]
+        elif extra >= 0:
+            v = extra
+        else:
+            break
+        requested += vf[v, V_REQ]
+        if vf[v, V_RAM] > max_ram:
+            max_ram = vf[v, V_RAM]
+    current = requested / hf[h, H_TOTAL]
+    detector = options[O_DETECTOR]
+    length = 0
+    intervals = 0.0
+    if detector != 0:
+        length = _host_history(h, extra, hf, hi, hv, vf, vi, vhist, history)
+        if detector == LR or detector == LRR:
+            time_s = max_ram / (hf[h, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
+            intervals = math.ceil(time_s / parameters[P_INTERVAL])
+    return is_overloaded(detector, parameters[P_PARAMETER], parameters[P_FALLBACK], current,
+                         history, length, intervals, scratch)
+
+
+@allocating
+def _least_squares_r2(x, y, m, p, gram, rhs):
+    """R^2 of the least-squares fit of y[0..m-1] on the columns x[:, 0..p-1] (column 0 is the
+    intercept), by the normal equations; NaN when they are singular or y is constant."""
+    for a in range(p):
+        for b in range(p):
+            s = 0.0
+            for j in range(m):
+                s += x[j, a] * x[j, b]
+            gram[a, b] = s
+        s = 0.0
+        for j in range(m):
+            s += x[j, a] * y[j]
+        rhs[a] = s
+    for col in range(p):
+        pivot = col
+        for r in range(col + 1, p):
+            if abs(gram[r, col]) > abs(gram[pivot, col]):
+                pivot = r
+        if abs(gram[pivot, col]) < 1e-12:
+            return np.nan
+        if pivot != col:
+            for b in range(p):
+                tmp = gram[col, b]
+                gram[col, b] = gram[pivot, b]
+                gram[pivot, b] = tmp
+            tmp = rhs[col]
+            rhs[col] = rhs[pivot]
+            rhs[pivot] = tmp
+        for r in range(col + 1, p):
+            f = gram[r, col] / gram[col, col]
+            for b in range(col, p):
+                gram[r, b] -= f * gram[col, b]
+            rhs[r] -= f * rhs[col]
+    for col in range(p - 1, -1, -1):
+        s = rhs[col]
+        for b in range(col + 1, p):
+            s -= gram[col, b] * rhs[b]
+        rhs[col] = s / gram[col, col]
+    mean = 0.0
+    for j in range(m):
+        mean += y[j]
+    mean /= m
+    sse = 0.0
+    sst = 0.0
+    for j in range(m):
+        fit = 0.0
+        for a in range(p):
+            fit += x[j, a] * rhs[a]
+        sse += (y[j] - fit) ** 2
+        sst += (y[j] - mean) ** 2
+    if sst <= 0:
+        return np.nan
+    return 1 - sse / sst
+
+
+@allocating
+def _correlation_choice(vi, vhist, candidates, n_cand):
+    """MC: the candidate whose history is best explained (R^2) by the others' (least squares
+    with an intercept over their common history length); -1 when the regression has no
+    degrees of freedom (then MMT decides)."""
+    m = HISTORY_LENGTH
+    for c in range(n_cand):
+        length = vi[candidates[c], V_HLEN]
+        if length < m:
+            m = length
+    if n_cand < 2 or m - n_cand <= 0:
+        return -1
+    best = 0
+    best_r2 = 4.9e-324
+    x = np.empty((m, n_cand))
+    y = np.empty(m)
+    gram = np.empty((n_cand, n_cand))
+    rhs = np.empty(n_cand)
+    for c in range(n_cand):
+        for j in range(m):
+            y[j] = vhist[candidates[c], j]
+            x[j, 0] = 1.0
+        col = 0
+        for o in range(n_cand):
+            if o == c:
+                continue
+            col += 1
+            for j in range(m):
+                x[j, col] = vhist[candidates[o], j]
+        r2 = _least_squares_r2(x, y, m, n_cand, gram, rhs)
+        if r2 > best_r2:
+            best_r2 = r2
+            best = c
+    return best
+
+
+@allocating
+def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters, candidates):
+    """The VM to migrate off overloaded host h (-1: none can move)."""
+    n_cand = 0
+    for i in range(hi[h, H_N]):
+        v = hv[h, i]
+        if vi[v, V_IN_MIG] == 0:
+            candidates[n_cand] = v
+            n_cand += 1
+    if n_cand == 0:
+        return -1
+    selector = options[O_SELECTOR]
+    if selector == RS:
+        return candidates[np.random.randint(0, n_cand)]
+    if selector == MC:
+        c = _correlation_choice(vi, vhist, candidates, n_cand)
+        if c >= 0:
+            return candidates[c]
+    best = -1
+    best_metric = BIG
+    for c in range(n_cand):
+        v = candidates[c]
+        if selector == MU:
+            mips = _utilisation(samples, v, t, parameters[P_INTERVAL]) * vf[v, V_MIPS]
+            metric = mips / vf[v, V_MIPS]
+        else:
+            metric = vf[v, V_RAM]
+        if metric < best_metric:
+            best_metric = metric
+            best = v
+    return best
+
+
+@allocating
+def _suitable(h, v, hf, vf, vi, cloudsim):
+    """Host h has room for VM v now (Host.isSuitableForVm)."""
+    r = vf[v, V_REQ]
+    if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
+        return False
+    if hf[h, H_RAM] - hf[h, H_RAM_USED] < _ram_request(vf, vi, v, cloudsim):
+        return False
+    if hf[h, H_BW] - hf[h, H_BW_USED] < _bw_request(vf, vi, v, cloudsim):
+        return False
+    return True
+
+
+@allocating
+def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+               parameters, history, scratch, class_seen, result):
+    """Power-aware best fit: the host with the least power increase for VM v among those not
+    excluded that fit it and would not be overloaded with it (ties: the lowest index).
+
+    Hosts empty at the round's start and not yet planned onto are alike within a class (same
+    capacity and power model): only the first of each class can win, so the others are
+    skipped. The detector runs only on a host that would beat the best so far."""
+    cloudsim = options[O_CLOUDSIM] == 1
+    best = -1
+    min_power = BIG
+    class_seen[:] = False
+    r = vf[v, V_REQ]
+    for h in range(hf.shape[0]):
+        if excluded[h]:
+            continue
+        if hi[h, H_N0] == 0 and hi[h, H_TOUCHED] == 0 and hf[h, H_UTIL] == 0:
+            c = hi[h, H_CLASS]
+            if class_seen[c]:
+                continue
+            class_seen[c] = True
+        if not _suitable(h, v, hf, vf, vi, cloudsim):
+            continue
+        planned = _planned_mips(h, hf, hi, halloc, hmig)
+        after = (planned + r) / hf[h, H_TOTAL]
+        if after > 1:
+            result[R_ANOMALIES] += 1
+            continue
+        if cloudsim:
+            base = _fraction(hf, h, hf[h, H_UTIL])
+        else:
+            base = planned / hf[h, H_TOTAL]
+        diff = _power(h, hi, watts, after) - _power(h, hi, watts, min(base, 1.0))
+        if diff < min_power:
+            if planned != 0 and _overloaded(h, v, hf, hi, hv, vf, vi, vhist, options,
+                                            parameters, history, scratch):
+                continue
+            min_power = diff
+            best = h
+    return best
+
+
+@allocating
+def _sort_by_demand(vms, n, t, samples, vf, parameters, keys):
+    """Stable sort of vms[0..n-1] by decreasing CPU demand now."""
+    for i in range(n):
+        keys[i] = _utilisation(samples, vms[i], t, parameters[P_INTERVAL]) * vf[vms[i], V_MIPS]
+    for i in range(1, n):
+        v = vms[i]
+        k = keys[i]
+        j = i - 1
+        while j >= 0 and keys[j] < k:
+            vms[j + 1] = vms[j]
+            keys[j + 1] = keys[j]
+            j -= 1
+        vms[j + 1] = v
+        keys[j + 1] = k
+
+
+@allocating
+def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+           parameters, result, plan_vm, plan_host, series_row):
+    """One consolidation round at t: returns the number of planned migrations in
+    plan_vm / plan_host. Host lists are restored before it returns."""
+    n_hosts = hf.shape[0]
+    n_vms = vf.shape[0]
+    cloudsim = options[O_CLOUDSIM] == 1
+    history = np.empty(HISTORY_LENGTH)
+    scratch = np.empty(HISTORY_LENGTH)
+    class_seen = np.zeros(hi[:, H_CLASS].max() + 1, np.bool_)
+    candidates = np.empty(hv.shape[1], np.int64)
+    saved_hv = hv.copy()
+    saved_hreq = hreq.copy()
+    saved_halloc = halloc.copy()
+    saved_hmig = hmig.copy()
+    saved_hi = hi.copy()
+    saved_hf = hf[:, :H_PREV_UTIL].copy()
+    for h in range(n_hosts):
+        hi[h, H_N0] = hi[h, H_N]
+        hi[h, H_TOUCHED] = 0
+    overloaded = np.zeros(n_hosts, np.bool_)
+    n_over = 0
+    for h in range(n_hosts):
+        if _overloaded(h, -1, hf, hi, hv, vf, vi, vhist, options, parameters, history, scratch):
+            overloaded[h] = True
+            n_over += 1
+    series_row[S_OVERLOADED] = n_over
+    to_move = np.empty(n_vms, np.int64)
+    n_move = 0
+    for h in range(n_hosts):
+        if not overloaded[h]:
+            continue
+        while True:
+            v = _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
+                        candidates)
+            if v < 0:
+                break
+            to_move[n_move] = v
+            n_move += 1
+            _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+            if not _overloaded(h, -1, hf, hi, hv, vf, vi, vhist, options, parameters, history,
+                               scratch):
+                break
+    keys = np.empty(max(n_move, hv.shape[1]))
+    _sort_by_demand(to_move, n_move, t, samples, vf, parameters, keys)
+    n_plan = 0
+    received = np.zeros(n_hosts, np.bool_)
+    for k in range(n_move):
+        v = to_move[k]
+        h = _find_host(v, overloaded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                       options, parameters, history, scratch, class_seen, result)
+        if h >= 0:
+            _append(h, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                    cloudsim, result)
+            hi[h, H_TOUCHED] = 1
+            received[h] = True
+            plan_vm[n_plan] = v
+            plan_host[n_plan] = h
+            n_plan += 1
+    # Underload: from the least utilised host (at the round's start) up.
+    tried = overloaded.copy()
+    placing = overloaded.copy()
+    for h in range(n_hosts):
+        if _fraction(hf, h, hf[h, H_UTIL]) == 0:
+            tried[h] = True
+            placing[h] = True
+        if not cloudsim and received[h]:
+            tried[h] = True
+    util_now = np.empty(n_hosts)
+    for h in range(n_hosts):
+        util_now[h] = _fraction(hf, h, hf[h, H_UTIL])
+    order = np.argsort(util_now, kind="mergesort")
+    group = np.empty(hv.shape[1], np.int64)
+    group_host = np.empty(hv.shape[1], np.int64)
+    while True:
+        chosen = -1
+        for idx in range(n_hosts):
+            h = order[idx]
+            u = util_now[h]
+            if tried[h] or not (u > 0 and u < 1):
+                continue
+            movable = False
+            for i in range(hi[h, H_N]):
+                if vi[hv[h, i], V_IN_MIG] == 0:
+                    movable = True
+                    break
+                if hmig[h, i]:
+                    break
+            if not movable:
+                continue
+            chosen = h
+            break
+        if chosen < 0:
+            break
+        tried[chosen] = True
+        placing[chosen] = True
+        n_group = 0
+        for i in range(hi[chosen, H_N]):
+            v = hv[chosen, i]
+            if vi[v, V_IN_MIG] == 0:
+                group[n_group] = v
+                n_group += 1
+        if n_group == 0:
+            continue
+        _sort_by_demand(group, n_group, t, samples, vf, parameters, keys)
+        n_placed = 0
+        for k in range(n_group):
+            v = group[k]
+            target = _find_host(v, placing, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
+                                vhist, options, parameters, history, scratch, class_seen,
+                                result)
+            if target < 0:
+                for j in range(n_placed):
+                    _remove(group_host[j], group[j], False, hf, hi, hv, hreq, halloc, hmig,
+                            vf, vi, cloudsim)
+                n_placed = 0
+                break
+            _append(target, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                    cloudsim, result)
+            hi[target, H_TOUCHED] = 1
+            group_host[n_placed] = target
+            n_placed += 1
+        for j in range(n_placed):
+            tried[group_host[j]] = True
+            plan_vm[n_plan] = group[j]
+            plan_host[n_plan] = group_host[j]
+            n_plan += 1
+    hv[:] = saved_hv
+    hreq[:] = saved_hreq
+    halloc[:] = saved_halloc
+    hmig[:] = saved_hmig
+    hi[:] = saved_hi
+    hf[:, :H_PREV_UTIL] = saved_hf
+    return n_plan
+
+
+# --- placement at creation -----------------------------------------------------------------
+
+@allocating
+def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+                   parameters, result):
+    """Create every VM at t = 0, in id order, at its full speed: first fit (NPA, DVFS) or the
+    power-aware rule (migration policies)."""
+    n_hosts = hf.shape[0]
+    cloudsim = options[O_CLOUDSIM] == 1
+    history = np.empty(HISTORY_LENGTH)
+    scratch = np.empty(HISTORY_LENGTH)
+    class_seen = np.zeros(hi[:, H_CLASS].max() + 1, np.bool_)
+    nothing = np.zeros(n_hosts, np.bool_)
+    for h in range(n_hosts):
+        hi[h, H_N0] = 0
+        hi[h, H_TOUCHED] = 0
+    for v in range(vf.shape[0]):
+        vi[v, V_INST] = 1
+        vf[v, V_REQ] = vf[v, V_MIPS]
+        target = -1
+        if options[O_POLICY] == MIGRATE:
+            target = _find_host(v, nothing, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
+                                vhist, options, parameters, history, scratch, class_seen,
+                                result)
+        else:
+            for h in range(n_hosts):
+                if _suitable(h, v, hf, vf, vi, cloudsim):
+                    target = h
+                    break
+        if target >= 0:
+            _append(target, v, vf[v, V_MIPS], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                    cloudsim, result)
+            hi[target, H_TOUCHED] = 1
+            vi[v, V_HOST] = target
+            vi[v, V_ALIVE] = 1
+            vi[v, V_STATUS] = RUNNING
+        else:
+            vi[v, V_STATUS] = NOT_PLACED
+            result[R_NOT_PLACED] += 1
+        vi[v, V_INST] = 0
+        # A created VM has no cloudlet yet: it requests nothing until its first update.
+        vf[v, V_REQ] = 0.0
+    if cloudsim:
+        # Running VMs request no memory or bandwidth in CloudSim (null utilisation models).
+        for h in range(n_hosts):
+            hf[h, H_RAM_USED] = 0.0
+            hf[h, H_BW_USED] = 0.0
+
+
+# --- the run --------------------------------------------------------------------------------
+
+@allocating
+def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_capacity,
+                      series):
+    """Run a day. Inputs are filled by the caller (host capacities and classes, VM speeds and
+    sizes, options and parameters); returns (results, host lists unused). `series` has one
+    row per periodic update."""
+    n_hosts = hf.shape[0]
+    n_vms = vf.shape[0]
+    result = np.zeros(N_RESULTS)
+    if options[O_SEED] >= 0:
+        np.random.seed(options[O_SEED])
+    hv = np.full((n_hosts, list_capacity), -1, np.int64)
+    hreq = np.zeros((n_hosts, list_capacity))
+    halloc = np.zeros((n_hosts, list_capacity))
+    hmig = np.zeros((n_hosts, list_capacity), np.bool_)
+    vhist = np.zeros((n_vms, HISTORY_LENGTH))
+    for h in range(n_hosts):
+        hf[h, H_AVAIL] = hf[h, H_TOTAL]
+        hf[h, H_P_TIME] = -1
+        hf[h, H_Q_TIME] = -1
+        hf[h, H_Q_ACTIVE] = 1
+    for v in range(n_vms):
+        vf[v, V_P_TIME] = -1
+        vf[v, V_Q_TIME] = -1
+        vf[v, V_HIST_T] = 0.0 if options[O_CLOUDSIM] == 1 else -1.0
+        vf[v, V_END_S] = parameters[P_END]
+        vi[v, V_HOST] = -1
+    _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+                   parameters, result)
+    interval = parameters[P_INTERVAL]
+    end = parameters[P_END]
+    cloudsim = options[O_CLOUDSIM] == 1
+    plan_vm = np.empty(4 * n_vms + 16, np.int64)
+    plan_host = np.empty(4 * n_vms + 16, np.int64)
+    done_at = np.empty(4 * n_vms + 16)
+    order = np.empty(4 * n_vms + 16, np.int64)
+    t = parameters[P_FIRST]
+    if cloudsim:
+        t = t + interval
+    row = 0
+    while t <= end and result[R_ERROR] == ERR_NONE:
+        _update(t, True, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+                parameters, result)
+        n_plan = 0
+        if options[O_POLICY] == MIGRATE:
+            n_plan = _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                            options, parameters, result, plan_vm, plan_host, series[row])
+            result[R_ROUNDS] += 1
+        for k in range(n_plan):
+            v = plan_vm[k]
+            x = plan_host[k]
+            vi[v, V_IN_MIG] = 1
+            already = False
+            for i in range(hi[x, H_N]):
+                if hv[x, i] == v and hmig[x, i]:
+                    already = True
+            if not already:
+                _append(x, v, vf[v, V_REQ], True, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                        cloudsim, result)
+                _update_host(x, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+                if vi[v, V_HOST] >= 0:
+                    _update_host(vi[v, V_HOST], t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+            result[R_MIGRATIONS] += 1
+            done_at[k] = t + vf[v, V_RAM] / (hf[x, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
+        # Migration completions, in time order (ties in the order they started).
+        for k in range(n_plan):
+            order[k] = k
+        for i in range(1, n_plan):
+            o = order[i]
+            j = i - 1
+            while j >= 0 and done_at[order[j]] > done_at[o]:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = o
+        k = 0
+        while k < n_plan:
+            tc = done_at[order[k]]
+            if tc > end:
+                break
+            if tc > result[R_END_S]:
+                _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
+                        vhist, options, parameters, result)
+            while k < n_plan and done_at[order[k]] == tc:
+                v = plan_vm[order[k]]
+                x = plan_host[order[k]]
+                source = vi[v, V_HOST]
+                if source >= 0:
+                    _remove(source, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+                _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+                vi[v, V_IN_MIG] = 0
+                _append(x, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                        cloudsim, result)
+                vi[v, V_HOST] = x
+                k += 1
+            _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                    options, parameters, result)
+        if row < series.shape[0]:
+            active = 0
+            power = 0.0
+            for h in range(n_hosts):
+                if hf[h, H_UTIL] > 0:
+                    active += 1
+                    power += _power(h, hi, watts, min(_fraction(hf, h, hf[h, H_UTIL]), 1.0))
+            series[row, S_TIME] = t
+            series[row, S_ACTIVE_HOSTS] = active
+            series[row, S_ENERGY_J] = result[R_ENERGY_J]
+            series[row, S_MIGRATIONS] = result[R_MIGRATIONS]
+            series[row, S_POWER_W] = power
+            row += 1
+        t = t + interval
+    if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
+        _update(end, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                options, parameters, result)
+    # Close the state histories.
+    for h in range(n_hosts):
+        if hf[h, H_P_TIME] != -1:
+            _host_entry_final(hf, h)
+        result[R_SLA_S] += hf[h, H_SLA_S]
+        result[R_ACTIVE_S] += hf[h, H_ACTIVE_S]
+        result[R_SHUTDOWNS] += hf[h, H_SHUTDOWNS]
+        result[R_SHUTDOWN_S] += hf[h, H_SHUTDOWN_S]
+    for v in range(n_vms):
+        if vf[v, V_P_TIME] != -1:
+            _vm_entry_final(vf, v)
+        result[R_REQ_S] += vf[v, V_REQ_S]
+        result[R_ALLOC_S] += vf[v, V_ALLOC_S]
+        result[R_MIG_LOSS] += vf[v, V_MIG_LOSS]
+        result[R_SLA_SUM] += vf[v, V_SLA_SUM]
+        result[R_SLA_N] += vf[v, V_SLA_N]
+        result[R_MIG_S] += vf[v, V_MIG_S]
+        result[R_MIG_N] += vf[v, V_MIG_N]
+    return result, row
