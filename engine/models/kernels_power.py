@@ -28,7 +28,10 @@ N_POINTS = 11
 def power_at(kind, watts, u):
     """Watts drawn at utilisation u (0 <= u <= 1) by the model (kind, watts[11])."""
     if kind == TABLE:
-        if u % 0.1 == 0:            # (u >= 0: as C and Java fmod)
+        # An exact multiple of 0.1 (u % 0.1 == 0, as C and Java compute it for u >= 0) is
+        # within rounding of a whole u * 10; the test spares the fmod of other values.
+        tenths = u * 10
+        if abs(tenths - math.floor(tenths + 0.5)) < 1e-9 and u % 0.1 == 0:
             return watts[int(u * 10)]
         low = int(math.floor(u * 10))
         high = int(math.ceil(u * 10))

@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from vmsched.engine.jit import allocating
+from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
     HISTORY_LENGTH, LR, LRR, MAD, IQR, is_overloaded, trimmed_length)
 from vmsched.engine.models.kernels_power import power_at
@@ -53,11 +53,15 @@ SELECTOR_NAMES = ("mmt", "mu", "mc", "rs")
 (H_TOTAL, H_PE, H_RAM, H_BW, H_AVAIL, H_RAM_USED, H_BW_USED, H_UTIL, H_PREV_UTIL,
  H_P_TIME, H_P_ALLOC, H_P_REQ, H_P_ACTIVE,
  H_Q_TIME, H_Q_ALLOC, H_Q_REQ, H_Q_ACTIVE, H_LAST_ON,
- H_SLA_S, H_ACTIVE_S, H_SHUTDOWNS, H_SHUTDOWN_S, H_ENERGY_J) = range(23)
-N_HF = 23
+ H_SLA_S, H_ACTIVE_S, H_SHUTDOWNS, H_SHUTDOWN_S, H_ENERGY_J, H_PLANNED) = range(24)
+N_HF = 24
 # Host int columns.
-H_N, H_CLASS, H_KIND, H_N0, H_TOUCHED = range(5)
-N_HI = 5
+H_N, H_CLASS, H_KIND, H_N0, H_TOUCHED, H_CACHED = range(6)
+N_HI = 6
+# Per-host detector cache columns: the summed history, its length, the requested MIPS and
+# the largest VM memory of the host's list.
+C_LENGTH, C_REQUESTED, C_MAX_RAM = HISTORY_LENGTH, HISTORY_LENGTH + 1, HISTORY_LENGTH + 2
+N_CACHE = HISTORY_LENGTH + 3
 
 # VM float columns.
 (V_MIPS, V_RAM, V_BW, V_REQ, V_HIST_T,
@@ -95,7 +99,7 @@ BIG = 1.7976931348623157e308
 
 # --- the VMs' demand ---------------------------------------------------------------------
 
-@allocating
+@scalar_helper
 def _utilisation(samples, v, t, interval):
     """The trace of VM v at time t (CloudSim's UtilizationModelPlanetLabInMemory)."""
     if t % interval == 0:
@@ -108,14 +112,14 @@ def _utilisation(samples, v, t, interval):
     return u1 + delta * (t - t1 * interval)
 
 
-@allocating
+@scalar_helper
 def _ram_request(vf, vi, v, cloudsim):
     if cloudsim and vi[v, V_INST] == 0:
         return 0.0
     return vf[v, V_RAM]
 
 
-@allocating
+@scalar_helper
 def _bw_request(vf, vi, v, cloudsim):
     if cloudsim and vi[v, V_INST] == 1:
         return vf[v, V_BW]
@@ -124,7 +128,7 @@ def _bw_request(vf, vi, v, cloudsim):
 
 # --- one host's list and time-shared scheduler --------------------------------------------
 
-@allocating
+@kernel
 def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
     """Grant the requests of host h's VMs in list order (VmSchedulerTimeSharedOverSubscription)."""
     n = hi[h, H_N]
@@ -171,9 +175,15 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
             halloc[h, i] = math.floor(m)
         available = 0.0
     hf[h, H_AVAIL] = available
+    planned = 0.0
+    for i in range(n):
+        if hmig[h, i]:
+            planned += halloc[h, i] * 0.9 / 0.1
+        planned += halloc[h, i]
+    hf[h, H_PLANNED] = planned
 
 
-@allocating
+@kernel
 def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim,
             result):
     """Put VM v at the end of host h's list with `request` MIPS (vmCreate / a migration in)."""
@@ -185,12 +195,13 @@ def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi,
     hreq[h, n] = request
     hmig[h, n] = migrating_in
     hi[h, H_N] = n + 1
+    hi[h, H_CACHED] = 0
     hf[h, H_RAM_USED] += _ram_request(vf, vi, v, cloudsim)
     hf[h, H_BW_USED] += _bw_request(vf, vi, v, cloudsim)
     _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
 
 
-@allocating
+@kernel
 def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim):
     """Take VM v out of host h's list (vmDestroy / the end of a migration in)."""
     n = hi[h, H_N]
@@ -202,24 +213,21 @@ def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim
                 halloc[h, j] = halloc[h, j + 1]
                 hmig[h, j] = hmig[h, j + 1]
             hi[h, H_N] = n - 1
+            hi[h, H_CACHED] = 0
             hf[h, H_RAM_USED] -= _ram_request(vf, vi, v, cloudsim)
             hf[h, H_BW_USED] -= _bw_request(vf, vi, v, cloudsim)
             _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
             return
 
 
-@allocating
+@scalar_helper
 def _planned_mips(h, hf, hi, halloc, hmig):
-    """MIPS the host grants now, a VM migrating in counted at its full request."""
-    total = 0.0
-    for i in range(hi[h, H_N]):
-        if hmig[h, i]:
-            total += halloc[h, i] * 0.9 / 0.1
-        total += halloc[h, i]
-    return total
+    """MIPS the host grants now, a VM migrating in counted at its full request (kept by
+    _reallocate)."""
+    return hf[h, H_PLANNED]
 
 
-@allocating
+@scalar_helper
 def _fraction(hf, h, mips):
     """A host's utilisation as CloudSim reports it (values just above 1 count as 1)."""
     u = mips / hf[h, H_TOTAL]
@@ -228,14 +236,14 @@ def _fraction(hf, h, mips):
     return u
 
 
-@allocating
+@scalar_helper
 def _power(h, hi, watts, u):
     return power_at(hi[h, H_KIND], watts[h], u)
 
 
 # --- state histories, reduced as they are written -----------------------------------------
 
-@allocating
+@kernel
 def _host_entry_final(hf, h):
     """Account host h's pending state entry (the next one is at a later time)."""
     t = hf[h, H_P_TIME]
@@ -256,7 +264,7 @@ def _host_entry_final(hf, h):
     hf[h, H_Q_ACTIVE] = hf[h, H_P_ACTIVE]
 
 
-@allocating
+@kernel
 def _host_entry(hf, h, t, allocated, requested, active):
     if hf[h, H_P_TIME] != -1 and hf[h, H_P_TIME] != t:
         _host_entry_final(hf, h)
@@ -266,7 +274,7 @@ def _host_entry(hf, h, t, allocated, requested, active):
     hf[h, H_P_ACTIVE] = 1.0 if active else 0.0
 
 
-@allocating
+@kernel
 def _vm_entry_final(vf, v):
     t = vf[v, V_P_TIME]
     migrating = vf[v, V_P_MIG] == 1
@@ -292,7 +300,7 @@ def _vm_entry_final(vf, v):
     vf[v, V_Q_MIG] = vf[v, V_P_MIG]
 
 
-@allocating
+@kernel
 def _vm_entry(vf, v, t, allocated, requested, migrating):
     if vf[v, V_P_TIME] != -1 and vf[v, V_P_TIME] != t:
         _vm_entry_final(vf, v)
@@ -304,7 +312,7 @@ def _vm_entry(vf, v, t, allocated, requested, migrating):
 
 # --- datacenter updates -------------------------------------------------------------------
 
-@allocating
+@kernel
 def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
     """A VM's view of an update at t: its request, and its history at a periodic update."""
     u = _utilisation(samples, v, t, interval)
@@ -321,11 +329,12 @@ def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
         vf[v, V_HIST_T] = t
 
 
-@allocating
+@kernel
 def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     """Measure host h at t (HostDynamicWorkload.updateVmsProcessing); the VMs' requests are
     up to date."""
     hf[h, H_PREV_UTIL] = hf[h, H_UTIL]
+    hi[h, H_CACHED] = 0
     n = hi[h, H_N]
     for i in range(n):
         hreq[h, i] = vf[hv[h, i], V_REQ]
@@ -346,30 +355,32 @@ def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     _host_entry(hf, h, t, util, requested_sum, util > 0)
 
 
-@allocating
+@kernel
 def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
             options, parameters, result):
-    """A datacenter update at t: every host measured, the energy since the last update
-    billed, VMs whose demand is 0 destroyed (CloudSim)."""
+    """A datacenter update at t: every host measured and billed for the energy since the
+    last update (the trapezoid of its power, summed over hosts in index order), then the VMs
+    whose demand is 0 destroyed (CloudSim). An empty host idle since its last update is
+    skipped: measuring it would change nothing."""
     interval = parameters[P_INTERVAL]
     first_s = parameters[P_FIRST]
     cloudsim = options[O_CLOUDSIM] == 1
     dt = t - result[R_END_S]
     n_hosts = hf.shape[0]
+    frame = 0.0
     if options[O_POLICY] == NPA and dt > 0:
-        frame = 0.0
         for h in range(n_hosts):
             e = _power(h, hi, watts, 1.0) * dt
             frame += e
             hf[h, H_ENERGY_J] += e
-        result[R_ENERGY_J] += frame
     for h in range(n_hosts):
+        if (hi[h, H_N] == 0 and hf[h, H_UTIL] == 0 and hf[h, H_PREV_UTIL] == 0
+                and hf[h, H_P_TIME] != -1 and hf[h, H_P_ACTIVE] == 0):
+            continue
         for i in range(hi[h, H_N]):
             _update_vm(hv[h, i], t, periodic, samples, vf, vi, vhist, interval, first_s)
         _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
-    if options[O_POLICY] != NPA and dt > 0:
-        frame = 0.0
-        for h in range(n_hosts):
+        if options[O_POLICY] != NPA and dt > 0:
             start = _fraction(hf, h, hf[h, H_PREV_UTIL])
             end = _fraction(hf, h, hf[h, H_UTIL])
             if start > 1 or end > 1:
@@ -384,9 +395,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
                 e = p1 * dt / 2 + _power(h, hi, watts, 0.0) * dt / 2
             frame += e
             hf[h, H_ENERGY_J] += e
-        result[R_ENERGY_J] += frame
-    if cloudsim:
-        for h in range(n_hosts):
+        if cloudsim:
             i = 0
             while i < hi[h, H_N]:
                 v = hv[h, i]
@@ -399,54 +408,101 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
                     result[R_DESTROYED] += 1
                 else:
                     i += 1
+    result[R_ENERGY_J] += frame
     result[R_END_S] = t
+    result[R_UPDATES] += 1
+
+
+@kernel
+def _update_hosts(t, hosts, n, samples, hf, hi, hv, hreq, halloc, hmig, vf, vi, vhist,
+                  options, parameters, result):
+    """A second update at the instant of the last one (no time has passed, so no energy),
+    of the given hosts only (in index order, each once): what a whole-datacenter update then
+    does, since the other hosts would measure exactly what they measured."""
+    interval = parameters[P_INTERVAL]
+    first_s = parameters[P_FIRST]
+    cloudsim = options[O_CLOUDSIM] == 1
+    for i in range(1, n):
+        x = hosts[i]
+        j = i - 1
+        while j >= 0 and hosts[j] > x:
+            hosts[j + 1] = hosts[j]
+            j -= 1
+        hosts[j + 1] = x
+    previous = -1
+    for k in range(n):
+        h = hosts[k]
+        if h == previous:
+            continue
+        previous = h
+        for i in range(hi[h, H_N]):
+            _update_vm(hv[h, i], t, False, samples, vf, vi, vhist, interval, first_s)
+        _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+        if cloudsim:
+            i = 0
+            while i < hi[h, H_N]:
+                v = hv[h, i]
+                if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
+                    _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
+                    vi[v, V_HOST] = -1
+                    vi[v, V_ALIVE] = 0
+                    vi[v, V_STATUS] = DESTROYED
+                    vf[v, V_END_S] = t
+                    result[R_DESTROYED] += 1
+                else:
+                    i += 1
     result[R_UPDATES] += 1
 
 
 # --- the consolidation round ---------------------------------------------------------------
 
-@allocating
-def _host_history(h, extra, hf, hi, hv, vf, vi, vhist, out):
-    """Host h's utilisation history (most recent first), with VM `extra` added if >= 0;
-    returns its trimmed length."""
-    for i in range(HISTORY_LENGTH):
-        out[i] = 0.0
+@kernel
+def _fill_cache(h, hf, hi, hv, vf, vi, vhist, cache):
+    """Host h's summed utilisation history (most recent first, each VM's share of the host,
+    in list order), its requested MIPS and its largest VM memory (CloudSim's
+    PowerHostUtilizationHistory.getUtilizationHistory and the detectors' sums)."""
     total = hf[h, H_TOTAL]
-    n = hi[h, H_N]
-    for k in range(n + 1):
-        if k < n:
-            v = hv[h, k]
-        elif extra >= 0:
-            v = extra
-        else:
-            break
-        for i in range(vi[v, V_HLEN]):
-            out[i] += vhist[v, i] * vf[v, V_MIPS] / total
-    return trimmed_length(out)
-
-
-@allocating
-def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, history, scratch):
-    """The policy's detector on host h (with VM `extra` on it if >= 0)."""
+    for i in range(HISTORY_LENGTH):
+        cache[h, i] = 0.0
     requested = 0.0
     max_ram = -2147483648.0
-    n = hi[h, H_N]
-    for k in range(n + 1):
-        if k < n:
-            v = hv[h, k]
-        elif extra >= 0:
-            v = extra
-        else:
-            break
+    for k in range(hi[h, H_N]):
+        v = hv[h, k]
+        for i in range(vi[v, V_HLEN]):
+            cache[h, i] += vhist[v, i] * vf[v, V_MIPS] / total
         requested += vf[v, V_REQ]
         if vf[v, V_RAM] > max_ram:
             max_ram = vf[v, V_RAM]
-    current = requested / hf[h, H_TOTAL]
+    cache[h, C_REQUESTED] = requested
+    cache[h, C_MAX_RAM] = max_ram
+    hi[h, H_CACHED] = 1
+
+
+@kernel
+def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, history, scratch,
+                cache):
+    """The policy's detector on host h (with VM `extra` added at the end of its list if
+    >= 0), as CloudSim sums it: the list's VMs in order, then the extra one."""
+    if hi[h, H_CACHED] == 0:
+        _fill_cache(h, hf, hi, hv, vf, vi, vhist, cache)
+    total = hf[h, H_TOTAL]
+    requested = cache[h, C_REQUESTED]
+    max_ram = cache[h, C_MAX_RAM]
+    if extra >= 0:
+        requested += vf[extra, V_REQ]
+        if vf[extra, V_RAM] > max_ram:
+            max_ram = vf[extra, V_RAM]
+    current = requested / total
     detector = options[O_DETECTOR]
     length = 0
     intervals = 0.0
     if detector != 0:
-        length = _host_history(h, extra, hf, hi, hv, vf, vi, vhist, history)
+        for i in range(HISTORY_LENGTH):
+            history[i] = cache[h, i]
+        if extra >= 0:
+            for i in range(vi[extra, V_HLEN]):
+                history[i] += vhist[extra, i] * vf[extra, V_MIPS] / total
+        length = trimmed_length(history)
         if detector == LR or detector == LRR:
             time_s = max_ram / (hf[h, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
             intervals = math.ceil(time_s / parameters[P_INTERVAL])
@@ -454,7 +510,7 @@ def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, histor
                          history, length, intervals, scratch)
 
 
-@allocating
+@kernel
 def _least_squares_r2(x, y, m, p, gram, rhs):
     """R^2 of the least-squares fit of y[0..m-1] on the columns x[:, 0..p-1] (column 0 is the
     intercept), by the normal equations; NaN when they are singular or y is constant."""
@@ -510,8 +566,8 @@ def _least_squares_r2(x, y, m, p, gram, rhs):
     return 1 - sse / sst
 
 
-@allocating
-def _correlation_choice(vi, vhist, candidates, n_cand):
+@kernel
+def _correlation_choice(vi, vhist, candidates, n_cand, x, y, gram, rhs):
     """MC: the candidate whose history is best explained (R^2) by the others' (least squares
     with an intercept over their common history length); -1 when the regression has no
     degrees of freedom (then MMT decides)."""
@@ -524,10 +580,6 @@ def _correlation_choice(vi, vhist, candidates, n_cand):
         return -1
     best = 0
     best_r2 = 4.9e-324
-    x = np.empty((m, n_cand))
-    y = np.empty(m)
-    gram = np.empty((n_cand, n_cand))
-    rhs = np.empty(n_cand)
     for c in range(n_cand):
         for j in range(m):
             y[j] = vhist[candidates[c], j]
@@ -547,7 +599,8 @@ def _correlation_choice(vi, vhist, candidates, n_cand):
 
 
 @allocating
-def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters, candidates):
+def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters, candidates,
+            mc_x, mc_y, mc_gram, mc_rhs):
     """The VM to migrate off overloaded host h (-1: none can move)."""
     n_cand = 0
     for i in range(hi[h, H_N]):
@@ -561,7 +614,7 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     if selector == RS:
         return candidates[np.random.randint(0, n_cand)]
     if selector == MC:
-        c = _correlation_choice(vi, vhist, candidates, n_cand)
+        c = _correlation_choice(vi, vhist, candidates, n_cand, mc_x, mc_y, mc_gram, mc_rhs)
         if c >= 0:
             return candidates[c]
     best = -1
@@ -579,7 +632,7 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     return best
 
 
-@allocating
+@scalar_helper
 def _suitable(h, v, hf, vf, vi, cloudsim):
     """Host h has room for VM v now (Host.isSuitableForVm)."""
     r = vf[v, V_REQ]
@@ -592,28 +645,87 @@ def _suitable(h, v, hf, vf, vi, cloudsim):
     return True
 
 
-@allocating
-def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-               parameters, history, scratch, class_seen, result):
-    """Power-aware best fit: the host with the least power increase for VM v among those not
-    excluded that fit it and would not be overloaded with it (ties: the lowest index).
+@kernel
+def _build_candidates(hi, cand, counts, pristine, class_ptr, class_end, first):
+    """The hosts a placement may consider, in index order: every host that holds VMs or was
+    planned onto, and of the hosts empty since the round's start (alike within a class: same
+    capacity and power model) only the first of each class, which is the only one of them
+    that can win a tie-broken minimum. `pristine` lists the empty hosts by class
+    (class_ptr[c] .. class_end[c] - 1)."""
+    n_hosts = hi.shape[0]
+    n_classes = class_ptr.shape[0]
+    counts[0] = 0
+    for c in range(n_classes):
+        class_ptr[c] = 0
+        class_end[c] = 0
+    for h in range(n_hosts):
+        if hi[h, H_N0] == 0:
+            class_end[hi[h, H_CLASS]] += 1
+    start = 0
+    for c in range(n_classes):
+        size = class_end[c]
+        class_ptr[c] = start
+        class_end[c] = start
+        start += size
+    for h in range(n_hosts):
+        if hi[h, H_N0] == 0:
+            c = hi[h, H_CLASS]
+            pristine[class_end[c]] = h
+            class_end[c] += 1
+    for h in range(n_hosts):
+        first[h] = False
+    for c in range(n_classes):
+        if class_ptr[c] < class_end[c]:
+            first[pristine[class_ptr[c]]] = True
+    n = 0
+    for h in range(n_hosts):
+        if hi[h, H_N0] > 0 or first[h]:
+            cand[n] = h
+            n += 1
+    counts[0] = n
 
-    Hosts empty at the round's start and not yet planned onto are alike within a class (same
-    capacity and power model): only the first of each class can win, so the others are
-    skipped. The detector runs only on a host that would beat the best so far."""
+
+@kernel
+def _planned_onto(h, hi, cand, counts, pristine, class_ptr, class_end):
+    """Host h receives a VM in this plan: if it was its class's first empty host, the next
+    one of the class becomes a candidate."""
+    if hi[h, H_TOUCHED] == 1:
+        return
+    hi[h, H_TOUCHED] = 1
+    if hi[h, H_N0] > 0:
+        return
+    c = hi[h, H_CLASS]
+    class_ptr[c] += 1
+    if class_ptr[c] >= class_end[c]:
+        return
+    nxt = pristine[class_ptr[c]]
+    n = counts[0]
+    j = n
+    while j > 0 and cand[j - 1] > nxt:
+        cand[j] = cand[j - 1]
+        j -= 1
+    cand[j] = nxt
+    counts[0] = n + 1
+
+
+@kernel
+def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+               parameters, history, scratch, cand, counts, base_power, cache, fit_diff,
+               fit_host, result):
+    """Power-aware best fit: the host with the least power increase for VM v among those not
+    excluded that fit it and would not be overloaded with it (ties: the lowest index), over
+    the candidates (_build_candidates).
+
+    The power increases of the hosts that fit are computed first; the detector then runs
+    from the least increase up (ties by index) and the first host it accepts is the answer,
+    the same one that running it on every host in index order would give."""
     cloudsim = options[O_CLOUDSIM] == 1
-    best = -1
-    min_power = BIG
-    class_seen[:] = False
     r = vf[v, V_REQ]
-    for h in range(hf.shape[0]):
+    n_fit = 0
+    for k in range(counts[0]):
+        h = cand[k]
         if excluded[h]:
             continue
-        if hi[h, H_N0] == 0 and hi[h, H_TOUCHED] == 0 and hf[h, H_UTIL] == 0:
-            c = hi[h, H_CLASS]
-            if class_seen[c]:
-                continue
-            class_seen[c] = True
         if not _suitable(h, v, hf, vf, vi, cloudsim):
             continue
         planned = _planned_mips(h, hf, hi, halloc, hmig)
@@ -622,20 +734,55 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
             result[R_ANOMALIES] += 1
             continue
         if cloudsim:
-            base = _fraction(hf, h, hf[h, H_UTIL])
+            # CloudSim's baseline: the host's power at the round's start.
+            diff = _power(h, hi, watts, after) - base_power[h]
         else:
-            base = planned / hf[h, H_TOTAL]
-        diff = _power(h, hi, watts, after) - _power(h, hi, watts, min(base, 1.0))
-        if diff < min_power:
-            if planned != 0 and _overloaded(h, v, hf, hi, hv, vf, vi, vhist, options,
-                                            parameters, history, scratch):
-                continue
-            min_power = diff
-            best = h
-    return best
+            diff = (_power(h, hi, watts, after)
+                    - _power(h, hi, watts, min(planned / hf[h, H_TOTAL], 1.0)))
+        fit_diff[n_fit] = diff
+        fit_host[n_fit] = h if planned == 0 else -h - 1
+        n_fit += 1
+    while True:
+        best = -1
+        min_power = BIG
+        for j in range(n_fit):
+            if fit_diff[j] < min_power:
+                min_power = fit_diff[j]
+                best = j
+        if best < 0:
+            return -1
+        code = fit_host[best]
+        if code >= 0:
+            return code
+        h = -code - 1
+        if not _overloaded(h, v, hf, hi, hv, vf, vi, vhist, options, parameters, history,
+                           scratch, cache):
+            return h
+        fit_diff[best] = np.inf
 
 
-@allocating
+@kernel
+def _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig, save_i, save_f,
+               save_v, save_req, save_alloc, save_mig):
+    """Keep host h's state before the round first changes it."""
+    if dirty[h]:
+        return n_saved
+    dirty[h] = True
+    saved[n_saved] = h
+    for j in range(N_HI):
+        save_i[n_saved, j] = hi[h, j]
+    for j in range(H_PREV_UTIL):
+        save_f[n_saved, j] = hf[h, j]
+    save_f[n_saved, H_PREV_UTIL] = hf[h, H_PLANNED]
+    for j in range(hv.shape[1]):
+        save_v[n_saved, j] = hv[h, j]
+        save_req[n_saved, j] = hreq[h, j]
+        save_alloc[n_saved, j] = halloc[h, j]
+        save_mig[n_saved, j] = hmig[h, j]
+    return n_saved + 1
+
+
+@kernel
 def _sort_by_demand(vms, n, t, samples, vf, parameters, keys):
     """Stable sort of vms[0..n-1] by decreasing CPU demand now."""
     for i in range(n):
@@ -654,29 +801,46 @@ def _sort_by_demand(vms, n, t, samples, vf, parameters, keys):
 
 @allocating
 def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-           parameters, result, plan_vm, plan_host, series_row):
+           parameters, result, plan_vm, plan_host, series_row, scratch_hosts, scratch_saves):
     """One consolidation round at t: returns the number of planned migrations in
-    plan_vm / plan_host. Host lists are restored before it returns."""
+    plan_vm / plan_host. Host lists are restored before it returns (the plan is carried out
+    by starting migrations)."""
     n_hosts = hf.shape[0]
     n_vms = vf.shape[0]
+    capacity = hv.shape[1]
     cloudsim = options[O_CLOUDSIM] == 1
     history = np.empty(HISTORY_LENGTH)
     scratch = np.empty(HISTORY_LENGTH)
-    class_seen = np.zeros(hi[:, H_CLASS].max() + 1, np.bool_)
-    candidates = np.empty(hv.shape[1], np.int64)
-    saved_hv = hv.copy()
-    saved_hreq = hreq.copy()
-    saved_halloc = halloc.copy()
-    saved_hmig = hmig.copy()
-    saved_hi = hi.copy()
-    saved_hf = hf[:, :H_PREV_UTIL].copy()
+    candidates = np.empty(capacity, np.int64)
+    mc_x = np.empty((HISTORY_LENGTH, capacity))
+    mc_y = np.empty(HISTORY_LENGTH)
+    mc_gram = np.empty((capacity, capacity))
+    mc_rhs = np.empty(capacity)
+    (cand, pristine, saved, order_hosts, fit_host) = scratch_hosts
+    (save_i, save_f, save_v, save_req, save_alloc, save_mig, base_power, fit_diff,
+     cache) = scratch_saves
+    n_classes = hi[:, H_CLASS].max() + 1
+    class_ptr = np.empty(n_classes, np.int64)
+    class_end = np.empty(n_classes, np.int64)
+    counts = np.zeros(1, np.int64)
+    dirty = np.zeros(n_hosts, np.bool_)
+    n_saved = 0
     for h in range(n_hosts):
         hi[h, H_N0] = hi[h, H_N]
         hi[h, H_TOUCHED] = 0
+        hi[h, H_CACHED] = 0     # the VMs' histories have grown
+        if hf[h, H_UTIL] == 0:
+            base_power[h] = watts[h, 0]
+        else:
+            base_power[h] = _power(h, hi, watts, min(_fraction(hf, h, hf[h, H_UTIL]), 1.0))
+    _build_candidates(hi, cand, counts, pristine, class_ptr, class_end, dirty)
+    dirty[:] = False
     overloaded = np.zeros(n_hosts, np.bool_)
     n_over = 0
     for h in range(n_hosts):
-        if _overloaded(h, -1, hf, hi, hv, vf, vi, vhist, options, parameters, history, scratch):
+        # An empty host is never overloaded (thresholds and fallback are >= 0).
+        if hi[h, H_N] > 0 and _overloaded(h, -1, hf, hi, hv, vf, vi, vhist, options,
+                                          parameters, history, scratch, cache):
             overloaded[h] = True
             n_over += 1
     series_row[S_OVERLOADED] = n_over
@@ -687,52 +851,67 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
             continue
         while True:
             v = _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
-                        candidates)
+                        candidates, mc_x, mc_y, mc_gram, mc_rhs)
             if v < 0:
                 break
             to_move[n_move] = v
             n_move += 1
+            n_saved = _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig,
+                                 save_i, save_f, save_v, save_req, save_alloc, save_mig)
             _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
             if not _overloaded(h, -1, hf, hi, hv, vf, vi, vhist, options, parameters, history,
-                               scratch):
+                               scratch, cache):
                 break
-    keys = np.empty(max(n_move, hv.shape[1]))
+    keys = np.empty(max(n_move, capacity))
     _sort_by_demand(to_move, n_move, t, samples, vf, parameters, keys)
     n_plan = 0
     received = np.zeros(n_hosts, np.bool_)
     for k in range(n_move):
         v = to_move[k]
         h = _find_host(v, overloaded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                       options, parameters, history, scratch, class_seen, result)
+                       options, parameters, history, scratch, cand, counts, base_power, cache,
+                       fit_diff, fit_host, result)
         if h >= 0:
+            n_saved = _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig,
+                                 save_i, save_f, save_v, save_req, save_alloc, save_mig)
             _append(h, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
                     cloudsim, result)
-            hi[h, H_TOUCHED] = 1
+            _planned_onto(h, hi, cand, counts, pristine, class_ptr, class_end)
             received[h] = True
             plan_vm[n_plan] = v
             plan_host[n_plan] = h
             n_plan += 1
-    # Underload: from the least utilised host (at the round's start) up.
+    # Underload: from the least utilised host (at the round's start) up. `tried` are the
+    # hosts no longer to be emptied, `placing` those that may not receive.
     tried = overloaded.copy()
     placing = overloaded.copy()
+    n_under = 0
+    for k in range(counts[0]):
+        h = cand[k]
+        u = _fraction(hf, h, hf[h, H_UTIL])
+        if u > 0 and u < 1:
+            order_hosts[n_under] = h
+            n_under += 1
+    util_now = np.empty(n_under)
+    for k in range(n_under):
+        util_now[k] = _fraction(hf, order_hosts[k], hf[order_hosts[k], H_UTIL])
+    order = np.argsort(util_now, kind="mergesort")
     for h in range(n_hosts):
         if _fraction(hf, h, hf[h, H_UTIL]) == 0:
             tried[h] = True
             placing[h] = True
         if not cloudsim and received[h]:
             tried[h] = True
-    util_now = np.empty(n_hosts)
-    for h in range(n_hosts):
-        util_now[h] = _fraction(hf, h, hf[h, H_UTIL])
-    order = np.argsort(util_now, kind="mergesort")
-    group = np.empty(hv.shape[1], np.int64)
-    group_host = np.empty(hv.shape[1], np.int64)
+    group = np.empty(capacity, np.int64)
+    group_host = np.empty(capacity, np.int64)
+    first = 0
     while True:
         chosen = -1
-        for idx in range(n_hosts):
-            h = order[idx]
-            u = util_now[h]
-            if tried[h] or not (u > 0 and u < 1):
+        while first < n_under and tried[order_hosts[order[first]]]:
+            first += 1
+        for idx in range(first, n_under):
+            h = order_hosts[order[idx]]
+            if tried[h]:
                 continue
             movable = False
             for i in range(hi[h, H_N]):
@@ -762,17 +941,19 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
         for k in range(n_group):
             v = group[k]
             target = _find_host(v, placing, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
-                                vhist, options, parameters, history, scratch, class_seen,
-                                result)
+                                vhist, options, parameters, history, scratch, cand, counts,
+                                base_power, cache, fit_diff, fit_host, result)
             if target < 0:
                 for j in range(n_placed):
                     _remove(group_host[j], group[j], False, hf, hi, hv, hreq, halloc, hmig,
                             vf, vi, cloudsim)
                 n_placed = 0
                 break
+            n_saved = _save_host(target, saved, n_saved, dirty, hi, hf, hv, hreq, halloc,
+                                 hmig, save_i, save_f, save_v, save_req, save_alloc, save_mig)
             _append(target, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
                     cloudsim, result)
-            hi[target, H_TOUCHED] = 1
+            _planned_onto(target, hi, cand, counts, pristine, class_ptr, class_end)
             group_host[n_placed] = target
             n_placed += 1
         for j in range(n_placed):
@@ -780,12 +961,16 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
             plan_vm[n_plan] = group[j]
             plan_host[n_plan] = group_host[j]
             n_plan += 1
-    hv[:] = saved_hv
-    hreq[:] = saved_hreq
-    halloc[:] = saved_halloc
-    hmig[:] = saved_hmig
-    hi[:] = saved_hi
-    hf[:, :H_PREV_UTIL] = saved_hf
+    for k in range(n_saved):
+        h = saved[k]
+        hi[h] = save_i[k]
+        for j in range(H_PREV_UTIL):
+            hf[h, j] = save_f[k, j]
+        hf[h, H_PLANNED] = save_f[k, H_PREV_UTIL]
+        hv[h] = save_v[k]
+        hreq[h] = save_req[k]
+        halloc[h] = save_alloc[k]
+        hmig[h] = save_mig[k]
     return n_plan
 
 
@@ -793,35 +978,46 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
 
 @allocating
 def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-                   parameters, result):
+                   parameters, result, scratch_hosts, scratch_saves):
     """Create every VM at t = 0, in id order, at its full speed: first fit (NPA, DVFS) or the
     power-aware rule (migration policies)."""
     n_hosts = hf.shape[0]
     cloudsim = options[O_CLOUDSIM] == 1
     history = np.empty(HISTORY_LENGTH)
     scratch = np.empty(HISTORY_LENGTH)
-    class_seen = np.zeros(hi[:, H_CLASS].max() + 1, np.bool_)
+    (cand, pristine, saved, order_hosts, fit_host) = scratch_hosts
+    base_power = scratch_saves[6]
+    fit_diff = scratch_saves[7]
+    cache = scratch_saves[8]
+    n_classes = hi[:, H_CLASS].max() + 1
+    class_ptr = np.empty(n_classes, np.int64)
+    class_end = np.empty(n_classes, np.int64)
+    counts = np.zeros(1, np.int64)
     nothing = np.zeros(n_hosts, np.bool_)
     for h in range(n_hosts):
         hi[h, H_N0] = 0
         hi[h, H_TOUCHED] = 0
+        hi[h, H_CACHED] = 0
+        base_power[h] = watts[h, 0]
+    _build_candidates(hi, cand, counts, pristine, class_ptr, class_end, nothing)
+    nothing[:] = False
     for v in range(vf.shape[0]):
         vi[v, V_INST] = 1
         vf[v, V_REQ] = vf[v, V_MIPS]
         target = -1
         if options[O_POLICY] == MIGRATE:
             target = _find_host(v, nothing, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
-                                vhist, options, parameters, history, scratch, class_seen,
-                                result)
+                                vhist, options, parameters, history, scratch, cand, counts,
+                                base_power, cache, fit_diff, fit_host, result)
         else:
-            for h in range(n_hosts):
-                if _suitable(h, v, hf, vf, vi, cloudsim):
-                    target = h
+            for k in range(counts[0]):
+                if _suitable(cand[k], v, hf, vf, vi, cloudsim):
+                    target = cand[k]
                     break
         if target >= 0:
             _append(target, v, vf[v, V_MIPS], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
                     cloudsim, result)
-            hi[target, H_TOUCHED] = 1
+            _planned_onto(target, hi, cand, counts, pristine, class_ptr, class_end)
             vi[v, V_HOST] = target
             vi[v, V_ALIVE] = 1
             vi[v, V_STATUS] = RUNNING
@@ -867,11 +1063,20 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         vf[v, V_HIST_T] = 0.0 if options[O_CLOUDSIM] == 1 else -1.0
         vf[v, V_END_S] = parameters[P_END]
         vi[v, V_HOST] = -1
+    scratch_hosts = (np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
+                     np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
+                     np.empty(n_hosts, np.int64))
+    scratch_saves = (np.empty((n_hosts, N_HI), np.int64), np.empty((n_hosts, H_PREV_UTIL + 1)),
+                     np.empty((n_hosts, list_capacity), np.int64),
+                     np.empty((n_hosts, list_capacity)), np.empty((n_hosts, list_capacity)),
+                     np.empty((n_hosts, list_capacity), np.bool_), np.empty(n_hosts),
+                     np.empty(n_hosts), np.empty((n_hosts, N_CACHE)))
     _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-                   parameters, result)
+                   parameters, result, scratch_hosts, scratch_saves)
     interval = parameters[P_INTERVAL]
     end = parameters[P_END]
     cloudsim = options[O_CLOUDSIM] == 1
+    involved = np.empty(8 * n_vms + 32, np.int64)
     plan_vm = np.empty(4 * n_vms + 16, np.int64)
     plan_host = np.empty(4 * n_vms + 16, np.int64)
     done_at = np.empty(4 * n_vms + 16)
@@ -886,7 +1091,8 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         n_plan = 0
         if options[O_POLICY] == MIGRATE:
             n_plan = _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                            options, parameters, result, plan_vm, plan_host, series[row])
+                            options, parameters, result, plan_vm, plan_host, series[row],
+                            scratch_hosts, scratch_saves)
             result[R_ROUNDS] += 1
         for k in range(n_plan):
             v = plan_vm[k]
@@ -922,11 +1128,16 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             if tc > result[R_END_S]:
                 _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
                         vhist, options, parameters, result)
+            n_involved = 0
             while k < n_plan and done_at[order[k]] == tc:
                 v = plan_vm[order[k]]
                 x = plan_host[order[k]]
                 source = vi[v, V_HOST]
+                involved[n_involved] = x
+                n_involved += 1
                 if source >= 0:
+                    involved[n_involved] = source
+                    n_involved += 1
                     _remove(source, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
                 _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
                 vi[v, V_IN_MIG] = 0
@@ -934,8 +1145,10 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                         cloudsim, result)
                 vi[v, V_HOST] = x
                 k += 1
-            _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                    options, parameters, result)
+            # CloudSim updates the whole datacenter again at tc; only the hosts the
+            # migrations changed can measure differently at the same instant.
+            _update_hosts(tc, involved, n_involved, samples, hf, hi, hv, hreq, halloc, hmig,
+                          vf, vi, vhist, options, parameters, result)
         if row < series.shape[0]:
             active = 0
             power = 0.0
