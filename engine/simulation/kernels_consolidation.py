@@ -68,8 +68,8 @@ N_CACHE = HISTORY_LENGTH + 3
  V_P_TIME, V_P_ALLOC, V_P_REQ, V_P_MIG,
  V_Q_TIME, V_Q_ALLOC, V_Q_REQ, V_Q_MIG,
  V_ALLOC_S, V_REQ_S, V_MIG_LOSS, V_SLA_SUM, V_SLA_N, V_MIG_START, V_MIG_S, V_MIG_N,
- V_END_S) = range(22)
-N_VF = 22
+ V_END_S, V_REQ_T) = range(23)
+N_VF = 23
 # VM int columns.
 V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS = range(6)
 N_VI = 6
@@ -102,7 +102,7 @@ BIG = 1.7976931348623157e308
 @scalar_helper
 def _utilisation(samples, v, t, interval):
     """The trace of VM v at time t (CloudSim's UtilizationModelPlanetLabInMemory)."""
-    if t % interval == 0:
+    if math.floor(t / interval) * interval == t:     # t % interval == 0, without an fmod
         return samples[v, int(t) // int(interval)]
     t1 = int(math.floor(t / interval))
     t2 = int(math.ceil(t / interval))
@@ -315,8 +315,11 @@ def _vm_entry(vf, v, t, allocated, requested, migrating):
 @kernel
 def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
     """A VM's view of an update at t: its request, and its history at a periodic update."""
+    if vf[v, V_REQ_T] == t and not periodic:
+        return      # already measured at t (a VM on two hosts while it migrates)
     u = _utilisation(samples, v, t, interval)
     vf[v, V_REQ] = u * vf[v, V_MIPS]
+    vf[v, V_REQ_T] = t
     if periodic and t > vf[v, V_HIST_T] and (t - first_s) % interval == 0:
         if t != 0 or u != 0:
             n = vi[v, V_HLEN]
@@ -721,14 +724,19 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
     the same one that running it on every host in index order would give."""
     cloudsim = options[O_CLOUDSIM] == 1
     r = vf[v, V_REQ]
+    ram = _ram_request(vf, vi, v, cloudsim)
+    bw = _bw_request(vf, vi, v, cloudsim)
     n_fit = 0
     for k in range(counts[0]):
         h = cand[k]
         if excluded[h]:
             continue
-        if not _suitable(h, v, hf, vf, vi, cloudsim):
+        # Host.isSuitableForVm: a pCPU fast enough, MIPS, memory and bandwidth left.
+        if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
             continue
-        planned = _planned_mips(h, hf, hi, halloc, hmig)
+        if hf[h, H_RAM] - hf[h, H_RAM_USED] < ram or hf[h, H_BW] - hf[h, H_BW_USED] < bw:
+            continue
+        planned = hf[h, H_PLANNED]
         after = (planned + r) / hf[h, H_TOTAL]
         if after > 1:
             result[R_ANOMALIES] += 1
@@ -1062,6 +1070,7 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         vf[v, V_Q_TIME] = -1
         vf[v, V_HIST_T] = 0.0 if options[O_CLOUDSIM] == 1 else -1.0
         vf[v, V_END_S] = parameters[P_END]
+        vf[v, V_REQ_T] = -1.0
         vi[v, V_HOST] = -1
     scratch_hosts = (np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
                      np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
