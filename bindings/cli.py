@@ -1,4 +1,5 @@
-"""The `vmsched` command: `vmsched simulate` and `vmsched size` (click).
+"""The `vmsched` command: `vmsched simulate` (also dynamic consolidation, `--consolidation`)
+and `vmsched size` (click).
 
 Every option can also come from a TOML scenario file (`--scenario`), a table per group:
 
@@ -13,6 +14,7 @@ Every option can also come from a TOML scenario file (`--scenario`), a table per
     [host_models] cpu = "fair_share"  memory = "esxi"   # plus memory parameters:
                  sharing, idle_tax, max_balloon, compression_cache, ...
     [run]        tick_s = 300  days = 7  out = "vmsched-out"  memory_limit_gib = 16
+    [consolidation] policy = "lr-mmt-1.2"  preset = "cloudsim-planetlab"  rules = "cloudsim"
 
 \b
 `days` and `seed` may sit in [workload] or in [run], not in both.
@@ -41,7 +43,7 @@ DEFAULTS = {
     "seed": 0, "hosts": None, "vcpus": 64, "memory_gib": 256.0, "disk_gib": 0,
     "overcommit": "nova", "cpu_ratio": None, "ram_ratio": None, "policy": "best_fit",
     "cpu_model": "fair_share", "memory_model": "esxi", "tick_s": 300.0, "out": "vmsched-out",
-    "memory_limit": None,
+    "memory_limit": None, "consolidation": None, "preset": None, "rules": None,
 }
 SCENARIO_KEYS = {
     "workload": {"format": "format", "path": "path", "cpu_readings": "cpu_readings",
@@ -53,6 +55,7 @@ SCENARIO_KEYS = {
     "host_models": {"cpu": "cpu_model", "memory": "memory_model"},
     "run": {"tick_s": "tick_s", "days": "days", "out": "out", "seed": "seed",
             "memory_limit_gib": "memory_limit"},
+    "consolidation": {"policy": "consolidation", "preset": "preset", "rules": "rules"},
 }
 
 
@@ -105,6 +108,7 @@ TYPES = {
     "overcommit": click.STRING, "cpu_ratio": _Positive(), "ram_ratio": _Positive(),
     "policy": click.STRING, "cpu_model": click.STRING, "memory_model": click.STRING,
     "tick_s": _Positive(), "out": click.STRING, "memory_limit": _Positive(),
+    "consolidation": click.STRING, "preset": click.STRING, "rules": click.STRING,
 }
 
 
@@ -433,14 +437,93 @@ def main():
                                           "[default: vmsched-out].")
 @click.option("--no-plots", is_flag=True, help="Do not write PNG charts.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--consolidation", default=None,
+              help="Run dynamic consolidation with this policy instead: npa, dvfs or "
+                   "DETECTOR-SELECTOR[-PARAMETER], e.g. lr-mmt-1.2, thr-mmt-0.8, mad-mc "
+                   "(detectors thr iqr mad lr lrr, selectors mmt mu mc rs).")
+@click.option("--preset", default=None,
+              help="Consolidation set-up: cloudsim-planetlab (CloudSim's 800 G4/G5 hosts and "
+                   "VM types) [default: a uniform fleet from --hosts, --vcpus, --memory-gib].")
+@click.option("--rules", default=None,
+              help="Consolidation rules: cloudsim (CloudSim 3.0.3's, quirks included) or "
+                   "vmsched (memory counts, VMs stay to the end) [default: cloudsim with "
+                   "--preset cloudsim-planetlab, else vmsched].")
 def simulate(no_plots, no_progress, **given):
     """Simulate a workload on a fleet and print the summary.
 
     With no options: 10,000 synthetic Azure-like VMs over 7 days, on the smallest fleet of
     64-pCPU, 256-GiB hosts (Nova's overcommit) that best fit places without rejection.
+
+    With --consolidation: a day of PlanetLab-like traces (every VM from start to end) under
+    dynamic consolidation, e.g. `vmsched simulate --format planetlab --trace 20110303
+    --preset cloudsim-planetlab --consolidation lr-mmt-1.2`.
     """
     values = settings(given)
+    if values["consolidation"] is not None:
+        run_guarded(lambda: _consolidate(values, plots=not no_plots))
+        return
+    for option in ("preset", "rules"):
+        if values[option] is not None:
+            raise Failure(f"--{option} is for --consolidation runs; give --consolidation "
+                          f"POLICY too")
     run_guarded(lambda: _simulate(values, plots=not no_plots, progress=not no_progress))
+
+
+#: Settings a consolidation run does not use (it has no ticks, host models or placement
+#: policy of its own: it places as the consolidation algorithm does).
+NOT_FOR_CONSOLIDATION = {"tick_s": "--tick", "cpu_model": "--cpu-model",
+                         "memory_model": "--memory-model", "policy": "--policy",
+                         "days": "--days", "vms": "--vms", "cpu_readings": "--cpu-readings"}
+
+
+def _consolidate(values, plots):
+    from vmsched import Fleet
+    from vmsched.simulation.consolidation import RULES, SETUPS, consolidate, parse_policy
+
+    policy = parse_policy(values["consolidation"])
+    unused = [option for key, option in NOT_FOR_CONSOLIDATION.items() if key in values["given"]]
+    if unused:
+        raise Failure(f"{', '.join(unused)} cannot apply to a --consolidation run")
+    if values["preset"] is not None and values["preset"] not in SETUPS:
+        raise Failure(f"--preset {values['preset']} is unknown; known: {', '.join(SETUPS)}")
+    if values["rules"] is not None and values["rules"] not in RULES:
+        raise Failure(f"--rules {values['rules']} is unknown; known: {', '.join(RULES)}")
+    values["format"] = resolve_format(values)
+    if values["format"] == "synthetic":
+        raise Failure("--consolidation needs a trace of per-VM CPU series (--format planetlab "
+                      "--trace DAY_FOLDER)")
+    fleet = None
+    if values["preset"] is not None:
+        shaped = [option for key, option in SHAPE_SETTINGS.items() if key in values["given"]]
+        shaped += [option for key, option in (("overcommit", "--overcommit"),
+                                              ("cpu_ratio", "--cpu-ratio"),
+                                              ("ram_ratio", "--ram-ratio"))
+                   if key in values["given"]]
+        if shaped:
+            raise Failure(f"--preset {values['preset']} brings its own fleet: "
+                          f"{', '.join(shaped)} cannot apply")
+    else:
+        shape = host_shape(values)
+        if values["hosts"] is None:
+            raise Failure("a --consolidation run without --preset needs --hosts N")
+    out = check_out_folder(values["out"])
+    check_memory(values)
+    workload, trace_fleet = load(values)
+    if trace_fleet is not None:
+        raise Failure(f"--format {values['format']} brings its own fleet; consolidation runs "
+                      f"on --preset or --hosts")
+    if values["preset"] is None:
+        fleet = Fleet.uniform(values["hosts"], **shape)
+    results = consolidate(workload, policy, preset=values["preset"], rules=values["rules"],
+                          fleet=fleet, seed=values["seed"])
+    summary = results.summary
+    width = max(len(k) for k in summary.index)
+    for key, value in summary.items():
+        shown_value = (f"{value:,.5f}" if key in ("SLAV %", "ESV") else
+                       f"{value:,.2f}" if isinstance(value, float) else f"{value}")
+        click.echo(f"{key:<{width}}  {shown_value}")
+    written = results.write(out, plots=plots)
+    click.echo(f"\nwrote {len(written)} files to {out}/: " + ", ".join(p.name for p in written))
 
 
 def _simulate(values, plots, progress):

@@ -1,5 +1,8 @@
-"""Simulation: the event-driven run, its controllers, results and fleet sizing."""
+"""Simulation: the event-driven run, its controllers, results and fleet sizing, and dynamic
+consolidation with power and energy (`consolidate`)."""
 
+from vmsched.simulation.consolidation import ConsolidationResults, consolidate, parse_policy
 from vmsched.simulation.simulation import Simulation, run_placement_only
 
-__all__ = ["Simulation", "run_placement_only"]
+__all__ = ["ConsolidationResults", "Simulation", "consolidate", "parse_policy",
+           "run_placement_only"]

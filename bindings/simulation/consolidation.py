@@ -1,0 +1,431 @@
+"""Dynamic consolidation with live migration, power and energy: Beloglazov and Buyya's
+experiment (CCPE 2012), on any fleet of power-modelled hosts and any day of CPU traces.
+
+Every `interval_s` (300 s) a consolidation round detects overloaded hosts, migrates VMs away
+from them to the host whose power rises least, then empties the least utilised hosts whose
+VMs all fit elsewhere and switches them off. Between rounds the hosts share their CPU among
+their VMs and every host's energy is integrated at each update (every round and every
+migration completion). Semantics and units: vmsched.engine.simulation.kernels_consolidation.
+
+    >>> results = consolidate("20110303/", "lr-mmt-1.2", preset="cloudsim-planetlab")
+    >>> results.summary["energy kWh"]          # 163.48, as CloudSim 3.0.3 prints it
+
+Policies (`parse_policy`): `npa` (no power management: every host at full power), `dvfs`
+(power follows utilisation, no migration), or DETECTOR-SELECTOR[-PARAMETER] with detectors
+`thr` (static threshold, 0.8), `iqr` (1.5), `mad` (2.5), `lr` and `lrr` (1.2) and selectors
+`mmt` (least memory), `mu` (least utilisation), `mc` (most correlated), `rs` (random, seeded).
+
+Rules: `cloudsim` reproduces CloudSim 3.0.3 (its quirks included: VMs destroyed when their
+demand reaches 0, memory ignored while consolidating, the power increase taken against the
+round's start, underload exclusions as coded, updates at 300.1, 600.1, ... s); `vmsched`
+drops the quirks (memory counts, VMs run to the end, a fresh power baseline, targets of the
+overload phase not emptied in the same round, updates at 0, 300, ... through the end, energy
+from the first instant). The preset `cloudsim-planetlab` is CloudSim's set-up (800 hosts
+alternating HP ProLiant ML110 G4 and G5, 2 pCPUs of 1860 / 2660 MIPS, 4096 MiB, 1 Gbit/s; VMs
+of 2500 / 2000 / 1000 / 500 MIPS and 870 / 1740 / 1740 / 613 MiB in four blocks of the sorted
+files) and defaults to the cloudsim rules.
+
+Speeds: a host's capacity is pcpus * pcpu_speed and a VM's demand utilisation * vcpu_speed
+(one vCPU gets at most one pCPU's speed); with speeds of 1.0 both are in cores. Migrations
+last memory MiB / (bandwidth / 16) seconds with the bandwidth in Mbit/s (CloudSim: half the
+link carries the migration), and meanwhile the VM gets 90% of its demand on the source and
+10% on the target.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vmsched.engine.models import kernels_detectors as detectors
+from vmsched.engine.simulation import kernels_consolidation as engine
+from vmsched.errors import InvalidRequest, shown
+from vmsched.models.power import resolve_power_model
+
+#: Default detector parameters (Beloglazov and Buyya's best values).
+DEFAULT_PARAMETERS = {"thr": 0.8, "iqr": 1.5, "mad": 2.5, "lr": 1.2, "lrr": 1.2}
+#: The static threshold the history-based detectors fall back to with too little history.
+FALLBACK_THRESHOLD = 0.7
+RULES = ("cloudsim", "vmsched")
+#: Round (and trace sample) interval, seconds.
+INTERVAL_S = 300.0
+#: VMs one host's list can hold (at once, counting VMs migrating in).
+LIST_CAPACITY = 64
+
+
+@dataclass(frozen=True)
+class ConsolidationPolicy:
+    """kind: 'npa', 'dvfs' or 'migrate'; for 'migrate', the detector, its parameter (a
+    threshold for thr, the safety factor s otherwise) and the selector."""
+
+    name: str
+    kind: str
+    detector: str = None
+    selector: str = None
+    parameter: float = None
+
+
+def parse_policy(spec):
+    """A ConsolidationPolicy from a name such as 'lr-mmt-1.2', 'thr-mu' or 'dvfs'."""
+    if isinstance(spec, ConsolidationPolicy):
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidRequest(f"consolidation policy {shown(spec)} is not a name such as "
+                             f"'lr-mmt-1.2', 'npa' or 'dvfs'")
+    text = spec.strip().lower()
+    if text in ("npa", "dvfs"):
+        return ConsolidationPolicy(text, text)
+    parts = text.split("-")
+    if len(parts) not in (2, 3) or parts[0] not in DEFAULT_PARAMETERS \
+            or parts[1] not in engine.SELECTOR_NAMES:
+        raise InvalidRequest(
+            f"consolidation policy {shown(spec)} is unknown; give npa, dvfs or "
+            f"DETECTOR-SELECTOR[-PARAMETER] with a detector in {', '.join(DEFAULT_PARAMETERS)} "
+            f"and a selector in {', '.join(engine.SELECTOR_NAMES)} (e.g. lr-mmt-1.2)")
+    detector, selector = parts[0], parts[1]
+    parameter = DEFAULT_PARAMETERS[detector]
+    if len(parts) == 3:
+        try:
+            parameter = float(parts[2])
+        except ValueError:
+            raise InvalidRequest(f"consolidation policy {shown(spec)}: parameter "
+                                 f"{shown(parts[2])} is not a number") from None
+    if not math.isfinite(parameter) or parameter < 0 or (detector == "thr" and
+                                                         not 0 < parameter <= 1):
+        what = "a threshold in (0, 1]" if detector == "thr" else "a safety factor >= 0"
+        raise InvalidRequest(f"consolidation policy {shown(spec)}: {detector} takes {what}, "
+                             f"not {parameter:g}")
+    return ConsolidationPolicy(f"{detector}-{selector}-{parameter:g}", "migrate", detector,
+                               selector, parameter)
+
+
+@dataclass(frozen=True)
+class ConsolidationSetup:
+    """A fleet and VM types: hosts cycle through host_types (pcpus, MIPS per pCPU, memory
+    MiB, power model); VM i gets vm_types[i // ceil(n / len(vm_types))] (MIPS, memory MiB)."""
+
+    name: str
+    n_hosts: int
+    host_types: tuple
+    vm_types: tuple
+    bandwidth_mbps: float
+    vm_bandwidth_mbps: float
+    rules: str
+
+
+SETUPS = {
+    "cloudsim-planetlab": ConsolidationSetup(
+        "cloudsim-planetlab", 800,
+        ((2, 1860.0, 4096, "hp_proliant_ml110_g4"), (2, 2660.0, 4096, "hp_proliant_ml110_g5")),
+        ((2500.0, 870), (2000.0, 1740), (1000.0, 1740), (500.0, 613)),
+        1000.0, 100.0, "cloudsim"),
+}
+
+
+def _series(workload):
+    """float64 [n_vms, samples + 1] per-VM utilisation at 0, 300, ... s (CloudSim repeats the
+    last sample once), and the run's end, seconds."""
+    cpu = workload.cpu
+    if not hasattr(cpu, "offsets") or not hasattr(cpu, "step_s"):
+        raise InvalidRequest(
+            "consolidation needs per-VM CPU traces sampled every 300 s (a trace workload such "
+            "as --format planetlab); this workload's CPU source is "
+            f"{getattr(cpu, 'name', type(cpu).__name__)}")
+    if cpu.step_s != INTERVAL_S:
+        raise InvalidRequest(f"consolidation needs traces sampled every {INTERVAL_S:g} s, "
+                             f"not {cpu.step_s:g} s")
+    lengths = np.diff(cpu.offsets)
+    table = workload.table
+    if len(table) == 0:
+        raise InvalidRequest("the workload has no VMs")
+    if lengths.min() != lengths.max() or lengths[0] == 0:
+        raise InvalidRequest("consolidation needs traces of one length for every VM; "
+                             f"lengths run from {lengths.min()} to {lengths.max()} samples")
+    n_samples = int(lengths[0])
+    end = n_samples * INTERVAL_S
+    start = table["start_s"].to_numpy(np.float64)
+    stop = table["end_s"].to_numpy(np.float64)
+    if (start != 0).any() or not np.array_equal(stop, np.full(len(table), end)):
+        raise InvalidRequest(
+            "consolidation runs VMs present from 0 s to the end of their traces (as "
+            "PlanetLab's days); this workload has VMs arriving or leaving at other times, "
+            "which it does not support yet")
+    samples = np.empty((len(table), n_samples + 1))
+    index = cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]
+    samples[:, :n_samples] = cpu.values[index]
+    samples[:, n_samples] = samples[:, n_samples - 1]
+    return samples, end
+
+
+def _hosts_from_setup(setup):
+    n = setup.n_hosts
+    kinds = [setup.host_types[h % len(setup.host_types)] for h in range(n)]
+    pcpus = np.array([k[0] for k in kinds], np.float64)
+    speed = np.array([k[1] for k in kinds], np.float64)
+    memory = np.array([k[2] for k in kinds], np.float64)
+    models = [resolve_power_model(k[3]) for k in kinds]
+    bandwidth = np.full(n, setup.bandwidth_mbps)
+    return pcpus, speed, memory, bandwidth, models
+
+
+def _hosts_from_fleet(fleet, pcpu_speed, bandwidth_mbps):
+    n = fleet.n_hosts
+    resources = fleet.resources
+    if "VCPU" not in resources or "MEMORY_MB" not in resources:
+        raise InvalidRequest("consolidation needs a fleet with VCPU and MEMORY_MB classes")
+    v, m = resources.index("VCPU"), resources.index("MEMORY_MB")
+    pcpus = (fleet.total[:, v] - fleet.reserved[:, v]).astype(np.float64)
+    memory = np.floor((fleet.total[:, m] - fleet.reserved[:, m])
+                      * fleet.allocation_ratio[:, m]).astype(np.float64)
+    speed = _per_host("pcpu_speed", pcpu_speed, n)
+    bandwidth = _per_host("bandwidth_mbps", bandwidth_mbps, n)
+    if (pcpus <= 0).any():
+        raise InvalidRequest(f"host {int(np.argmax(pcpus <= 0))} has no pCPU to consolidate onto")
+    return pcpus, speed, memory, bandwidth, list(fleet.power_models())
+
+
+def _per_host(name, value, n):
+    array = np.broadcast_to(np.asarray(value, np.float64), (n,)).copy() \
+        if np.ndim(value) == 0 else np.asarray(value, np.float64)
+    if array.shape != (n,):
+        raise InvalidRequest(f"{name} has shape {array.shape}; give a scalar or one value per "
+                             f"host ({n})")
+    if not np.isfinite(array).all() or (array <= 0).any():
+        raise InvalidRequest(f"{name} = {shown(array[~(np.isfinite(array) & (array > 0))][0])} "
+                             f"must be finite and > 0")
+    return array
+
+
+def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet=None,
+                pcpu_speed=1.0, vcpu_speed=1.0, bandwidth_mbps=1000.0, seed=0):
+    """Run dynamic consolidation of a day of traces; returns ConsolidationResults.
+
+    workload: a Workload of per-VM 300 s traces (every VM from 0 to the end), or a PlanetLab
+    day folder. policy: see parse_policy. preset: 'cloudsim-planetlab' for CloudSim's fleet
+    and VM types (then fleet, speeds and bandwidth come from it), else `fleet` (a Fleet: its
+    VCPU totals are pCPUs, MEMORY_MB capacities the memory, its power models the power) with
+    pcpu_speed (per host) and vcpu_speed (per VM) and bandwidth_mbps (per host). rules:
+    'cloudsim' or 'vmsched' (default: the preset's, else 'vmsched'). seed: for `rs`."""
+    from vmsched.workload.readers.planetlab import read_planetlab
+
+    chosen = parse_policy(policy)
+    setup = None
+    if preset is not None:
+        if preset not in SETUPS:
+            raise InvalidRequest(f"consolidation preset {shown(preset)} is unknown; known: "
+                                 f"{', '.join(SETUPS)}")
+        setup = SETUPS[preset]
+        if fleet is not None:
+            raise InvalidRequest(f"preset {preset} brings its own fleet; give a fleet or a "
+                                 f"preset, not both")
+    elif fleet is None:
+        raise InvalidRequest("give a fleet (a Fleet) or a preset ('cloudsim-planetlab')")
+    rules = rules if rules is not None else (setup.rules if setup else "vmsched")
+    if rules not in RULES:
+        raise InvalidRequest(f"rules {shown(rules)} are unknown; known: {', '.join(RULES)}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidRequest(f"seed = {shown(seed)} must be an integer >= 0")
+    if isinstance(workload, (str, Path)):
+        workload = read_planetlab(workload)
+    samples, end = _series(workload)
+    n_vms = samples.shape[0]
+    table = workload.table
+    if "VCPU" in table and (table["VCPU"].to_numpy() != 1).any():
+        raise InvalidRequest("consolidation takes one-vCPU VMs (as PlanetLab's); this "
+                             "workload has VMs of several vCPUs, not supported yet")
+    if setup is not None:
+        pcpus, speed, memory, bandwidth, models = _hosts_from_setup(setup)
+        block = -(-n_vms // len(setup.vm_types))
+        types = np.arange(n_vms) // block
+        vm_mips = np.array([setup.vm_types[t][0] for t in types])
+        vm_memory = np.array([setup.vm_types[t][1] for t in types], np.float64)
+        vm_bandwidth = setup.vm_bandwidth_mbps
+    else:
+        pcpus, speed, memory, bandwidth, models = _hosts_from_fleet(fleet, pcpu_speed,
+                                                                    bandwidth_mbps)
+        vm_mips = _per_host("vcpu_speed", vcpu_speed, n_vms)
+        if "MEMORY_MB" not in table:
+            raise InvalidRequest("the workload has no MEMORY_MB column")
+        vm_memory = table["MEMORY_MB"].to_numpy(np.float64)
+        vm_bandwidth = 0.0
+    n_hosts = len(pcpus)
+
+    hf = np.zeros((n_hosts, engine.N_HF), order="F")
+    hi = np.zeros((n_hosts, engine.N_HI), np.int64)
+    watts = np.zeros((n_hosts, 11))
+    # Capacities in CloudSim's integers where they are: int MIPS, kbit/s.
+    hf[:, engine.H_TOTAL] = pcpus * speed
+    hf[:, engine.H_PE] = speed
+    hf[:, engine.H_RAM] = memory
+    hf[:, engine.H_BW] = bandwidth * 1000.0
+    codes = np.array([m.code for m in models], np.int64)
+    hi[:, engine.H_KIND] = codes
+    watts[:] = np.array([m.points for m in models])
+    # Classes of interchangeable hosts (same capacity and power model).
+    keys = pd.DataFrame({"t": hf[:, engine.H_TOTAL], "p": speed, "r": memory, "b": bandwidth,
+                         "k": codes, "w": [m.points.tobytes() for m in models]})
+    hi[:, engine.H_CLASS] = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+
+    vf = np.zeros((n_vms, engine.N_VF))
+    vi = np.zeros((n_vms, engine.N_VI), np.int64)
+    vf[:, engine.V_MIPS] = vm_mips
+    vf[:, engine.V_RAM] = vm_memory
+    vf[:, engine.V_BW] = vm_bandwidth * 1000.0
+
+    options = np.zeros(engine.N_OPTIONS, np.int64)
+    options[engine.O_POLICY] = {"npa": engine.NPA, "dvfs": engine.DVFS}.get(chosen.kind,
+                                                                            engine.MIGRATE)
+    if chosen.kind == "migrate":
+        options[engine.O_DETECTOR] = detectors.DETECTOR_NAMES.index(chosen.detector)
+        options[engine.O_SELECTOR] = engine.SELECTOR_NAMES.index(chosen.selector)
+    options[engine.O_CLOUDSIM] = int(rules == "cloudsim")
+    options[engine.O_SEED] = int(seed)
+    parameters = np.zeros(engine.N_PARAMETERS)
+    parameters[engine.P_PARAMETER] = chosen.parameter or 0.0
+    parameters[engine.P_FALLBACK] = FALLBACK_THRESHOLD
+    parameters[engine.P_INTERVAL] = INTERVAL_S
+    parameters[engine.P_END] = end
+    parameters[engine.P_FIRST] = 0.1 if rules == "cloudsim" else 0.0
+    parameters[engine.P_BANDWIDTH_DIVISOR] = 16000.0
+    series = np.zeros((int(end // INTERVAL_S) + 2, engine.N_SERIES))
+
+    started = time.perf_counter()
+    result, rows = engine.run_consolidation(samples, hf, hi, watts, vf, vi, options,
+                                            parameters, LIST_CAPACITY, series)
+    wall = time.perf_counter() - started
+    if result[engine.R_ERROR] == engine.ERR_LIST_FULL:
+        raise InvalidRequest(f"a host was planned more than {LIST_CAPACITY} VMs at once; "
+                             f"consolidation supports at most that many per host")
+    return ConsolidationResults(chosen, rules, setup.name if setup else None, workload, models,
+                                result, hf, vf, vi, series[:rows], wall)
+
+
+class ConsolidationResults:
+    """Outcome of `consolidate`: `summary` (a Series), tables `hosts`, `vms` and `rounds`
+    (pandas), and `write(folder)` for Parquet files and a PNG."""
+
+    def __init__(self, policy, rules, preset, workload, models, result, hf, vf, vi, series,
+                 wall_s):
+        E = engine
+        self.policy = policy
+        self.rules = rules
+        self.preset = preset
+        self.wall_s = wall_s
+        self.raw = result.copy()
+        active = result[E.R_ACTIVE_S]
+        requested = result[E.R_REQ_S]
+        slatah = result[E.R_SLA_S] / active if active > 0 else 0.0
+        pdm = result[E.R_MIG_LOSS] / requested if requested > 0 else 0.0
+        slav = slatah * pdm
+        energy_kwh = result[E.R_ENERGY_J] / 3.6e6
+        shutdowns = int(result[E.R_SHUTDOWNS])
+        migrations_timed = result[E.R_MIG_N]
+        self.summary = pd.Series({
+            "policy": policy.name,
+            "rules": rules,
+            "hosts": len(models),
+            "VMs": len(vf),
+            "energy kWh": energy_kwh,
+            "migrations": int(result[E.R_MIGRATIONS]),
+            "SLATAH %": 100 * slatah,
+            "PDM %": 100 * pdm,
+            "SLAV %": 100 * slav,
+            "ESV": energy_kwh * slav,
+            "host shutdowns": shutdowns,
+            "mean time before a host shutdown s": (result[E.R_SHUTDOWN_S] / shutdowns
+                                                   if shutdowns else float("nan")),
+            "mean migration duration s": (result[E.R_MIG_S] / migrations_timed
+                                          if migrations_timed else float("nan")),
+            "overall SLA violation %": (100 * (requested - result[E.R_ALLOC_S]) / requested
+                                        if requested > 0 else 0.0),
+            "average SLA violation %": (100 * result[E.R_SLA_SUM] / result[E.R_SLA_N]
+                                        if result[E.R_SLA_N] else 0.0),
+            "VMs destroyed at zero demand": int(result[E.R_DESTROYED]),
+            "VMs not placed": int(result[E.R_NOT_PLACED]),
+            "simulated s": result[E.R_END_S],
+            "wall seconds": wall_s,
+        }, dtype=object)
+        self.hosts = pd.DataFrame({
+            "host": np.arange(len(models)),
+            "power_model": [m.name for m in models],
+            "energy_kwh": hf[:, E.H_ENERGY_J] / 3.6e6,
+            "active_s": hf[:, E.H_ACTIVE_S],
+            "sla_violation_s": hf[:, E.H_SLA_S],
+            "shutdowns": hf[:, E.H_SHUTDOWNS].astype(np.int64),
+        })
+        outcome = np.array(["not placed", "running", "destroyed"])[vi[:, E.V_STATUS]]
+        self.vms = pd.DataFrame({
+            "vm_id": workload.table["vm_id"].to_numpy(),
+            "speed": vf[:, E.V_MIPS],
+            "memory_mib": vf[:, E.V_RAM],
+            "outcome": outcome,
+            "host": vi[:, E.V_HOST],
+            "end_s": vf[:, E.V_END_S],
+            "requested_s": vf[:, E.V_REQ_S],
+            "granted_s": vf[:, E.V_ALLOC_S],
+            "migration_loss_s": vf[:, E.V_MIG_LOSS],
+            "migrations_completed": vf[:, E.V_MIG_N].astype(np.int64),
+            "migrating_s": vf[:, E.V_MIG_S],
+        })
+        self.rounds = pd.DataFrame({
+            "time_s": series[:, E.S_TIME],
+            "active_hosts": series[:, E.S_ACTIVE_HOSTS].astype(np.int64),
+            "power_w": series[:, E.S_POWER_W],
+            "energy_kwh": series[:, E.S_ENERGY_J] / 3.6e6,
+            "migrations": series[:, E.S_MIGRATIONS].astype(np.int64),
+            "overloaded_hosts": series[:, E.S_OVERLOADED].astype(np.int64),
+        })
+
+    def __repr__(self):
+        s = self.summary
+        return (f"<ConsolidationResults {s['policy']} ({s['rules']} rules): "
+                f"{s['energy kWh']:.2f} kWh, {s['migrations']} migrations, "
+                f"SLAV {s['SLAV %']:.5f} %>")
+
+    def write(self, out, plots=True):
+        """Write summary, hosts, vms and rounds as Parquet (and consolidation.png) into
+        folder `out`; returns the paths written."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        tables = {"summary": self.summary.astype(str).rename("value").to_frame(),
+                  "hosts": self.hosts, "vms": self.vms, "rounds": self.rounds}
+        for name, frame in tables.items():
+            path = out / f"consolidation_{name}.parquet"
+            frame.to_parquet(path)
+            written.append(path)
+        if plots:
+            written.append(self.plot(out / "consolidation.png"))
+        return written
+
+    def plot(self, path):
+        """Active hosts, fleet power and migrations per round, one PNG."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rounds = self.rounds
+        hours = rounds["time_s"] / 3600
+        fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
+        axes[0].plot(hours, rounds["active_hosts"], color="tab:blue")
+        axes[0].set_ylabel("active hosts")
+        axes[1].plot(hours, rounds["power_w"] / 1000, color="tab:red")
+        axes[1].set_ylabel("fleet power, kW")
+        axes[2].bar(hours, np.diff(rounds["migrations"], prepend=0), width=0.08,
+                    color="tab:green")
+        axes[2].set_ylabel("migrations per round")
+        axes[2].set_xlabel("hours")
+        s = self.summary
+        fig.suptitle(f"{s['policy']} ({s['rules']} rules): {s['energy kWh']:.2f} kWh, "
+                     f"{s['migrations']} migrations, SLAV {s['SLAV %']:.5f} %")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return Path(path)
+
+
+__all__ = ["ConsolidationPolicy", "ConsolidationResults", "ConsolidationSetup",
+           "DEFAULT_PARAMETERS", "RULES", "SETUPS", "consolidate", "parse_policy"]
