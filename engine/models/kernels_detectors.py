@@ -22,7 +22,7 @@ weighted fit falls back to the unweighted one for these weights), so LRR decides
 
 import math
 
-from vmsched.engine.jit import scalar_helper
+from vmsched.engine.jit import kernel
 
 THR, IQR, MAD, LR, LRR = 0, 1, 2, 3, 4
 DETECTOR_NAMES = ("thr", "iqr", "mad", "lr", "lrr")
@@ -34,7 +34,7 @@ LR_LENGTH = 10
 ROBUST_MIN_LENGTH = 12
 
 
-@scalar_helper
+@kernel
 def trimmed_length(history):
     """CloudSim's countNonZeroBeginning: the length without the trailing zeros (at least 1,
     as CloudSim counts an all-zero history)."""
@@ -47,7 +47,7 @@ def trimmed_length(history):
     return i + 2
 
 
-@scalar_helper
+@kernel
 def legacy_median(sorted_values, n):
     """Median of sorted_values[0..n-1], as commons-math's Percentile(50) (legacy estimate)."""
     pos = 0.5 * (n + 1)
@@ -63,7 +63,7 @@ def legacy_median(sorted_values, n):
     return lower + dif * (upper - lower)
 
 
-@scalar_helper
+@kernel
 def insertion_sort(values, n):
     for i in range(1, n):
         x = values[i]
@@ -74,13 +74,13 @@ def insertion_sort(values, n):
         values[j + 1] = x
 
 
-@scalar_helper
+@kernel
 def java_round(x):
     """Java's Math.round for the small positive values used here: floor(x + 0.5)."""
     return int(math.floor(x + 0.5))
 
 
-@scalar_helper
+@kernel
 def iqr_of(history, n, scratch):
     for i in range(n):
         scratch[i] = history[i]
@@ -90,7 +90,7 @@ def iqr_of(history, n, scratch):
     return scratch[q3] - scratch[q1]
 
 
-@scalar_helper
+@kernel
 def mad_of(history, n, scratch):
     for i in range(n):
         scratch[i] = history[i]
@@ -102,7 +102,7 @@ def mad_of(history, n, scratch):
     return legacy_median(scratch, n)
 
 
-@scalar_helper
+@kernel
 def lr_prediction(history, migration_intervals):
     """Least squares over x = 1..10 (y = history[9], ..., history[0]) predicted at
     x = 10 + migration_intervals, with commons-math SimpleRegression's running sums."""
@@ -136,7 +136,7 @@ def lr_prediction(history, migration_intervals):
     return intercept + slope * (LR_LENGTH + migration_intervals)
 
 
-@scalar_helper
+@kernel
 def is_overloaded(detector, parameter, fallback, current, history, length,
                   migration_intervals, scratch):
     """Whether a host with utilisation `current` now and `history[0..length-1]` is
