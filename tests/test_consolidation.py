@@ -1,0 +1,238 @@
+"""Dynamic consolidation: CloudSim 3.0.3's published PlanetLab figures, the detectors and the
+MC selector against textbook references, the API's checks and invariants."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from vmsched import Fleet
+from vmsched.engine.models import kernels_detectors as kd
+from vmsched.engine.simulation import kernels_consolidation as kc
+from vmsched.errors import InvalidRequest
+from vmsched.reference import detectors as ref
+from vmsched.simulation import consolidate, parse_policy
+from vmsched.workload.readers import read_planetlab
+from vmsched.workload.utilization import TraceUtilization
+from vmsched.workload.workload import Workload
+
+FIXTURE = Path(__file__).parent / "fixtures" / "planetlab" / "20110303"
+DATA = Path(os.environ.get("VMSCHED_DATA", Path(__file__).parents[2] / "shared" / "data"))
+PLANETLAB = DATA / "planetlab"
+needs_planetlab = pytest.mark.skipif(
+    not (PLANETLAB / "20110303").is_dir(),
+    reason=f"the PlanetLab days are not in {PLANETLAB} (set VMSCHED_DATA to the data folder)")
+
+# CloudSim 3.0.3's results (trace files sorted by name), to the digits it prints:
+# energy kWh, migrations, SLATAH %, PDM %, SLAV %, host shutdowns.
+CLOUDSIM_303 = {
+    ("20110303", "npa"): (2410.80, 0, 0.00, 0.00, 0.00000, 455),
+    ("20110303", "dvfs"): (802.75, 0, 0.00, 0.00, 0.00000, 455),
+    ("20110303", "thr-mmt-0.8"): (192.62, 26711, 4.91, 0.06, 0.00318, 5885),
+    ("20110303", "iqr-mmt-1.5"): (189.98, 26282, 4.82, 0.06, 0.00301, 5868),
+    ("20110303", "mad-mmt-2.5"): (185.79, 26556, 5.05, 0.07, 0.00334, 5828),
+    ("20110303", "lr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
+    ("20110303", "lrr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
+    ("20110303", "lr-mu-1.2"): (175.60, 30166, 8.15, 0.08, 0.00613, 5632),
+    ("20110306", "lr-mmt-1.2"): (123.28, 20878, 5.88, 0.08, 0.00462, 4018),
+}
+
+
+@pytest.fixture(scope="module")
+def days():
+    return {day: read_planetlab(PLANETLAB / day) for day in ("20110303", "20110306")}
+
+
+@needs_planetlab
+@pytest.mark.parametrize("day, policy", list(CLOUDSIM_303))
+def test_cloudsim_preset_prints_cloudsim_303s_figures(days, day, policy):
+    """With the cloudsim-planetlab preset, vmsched prints what CloudSim 3.0.3 printed."""
+    energy, migrations, slatah, pdm, slav, shutdowns = CLOUDSIM_303[(day, policy)]
+    s = consolidate(days[day], policy, preset="cloudsim-planetlab").summary
+    assert f"{s['energy kWh']:.2f}" == f"{energy:.2f}"
+    assert s["migrations"] == migrations
+    assert f"{s['SLATAH %']:.2f}" == f"{slatah:.2f}"
+    assert f"{s['PDM %']:.2f}" == f"{pdm:.2f}"
+    assert f"{s['SLAV %']:.5f}" == f"{slav:.5f}"
+    assert s["host shutdowns"] == shutdowns
+
+
+@needs_planetlab
+def test_lr_mc_is_within_two_percent_of_cloudsim(days):
+    """LR-MC's regression is least squares (CloudSim's uses the flanagan library's): energy
+    and migrations within 2 % of CloudSim 3.0.3's 151.07 kWh and 23380."""
+    s = consolidate(days["20110303"], "lr-mc-1.2", preset="cloudsim-planetlab").summary
+    assert abs(s["energy kWh"] / 151.07 - 1) < 0.02
+    assert abs(s["migrations"] / 23380 - 1) < 0.02
+
+
+def test_every_policy_runs_on_the_fixture_and_keeps_its_invariants():
+    workload = read_planetlab(FIXTURE)
+    for policy in ("npa", "dvfs", "thr-mmt", "iqr-mu", "mad-mc", "lr-rs", "lrr-mmt"):
+        for rules in ("cloudsim", "vmsched"):
+            r = consolidate(workload, policy, preset="cloudsim-planetlab", rules=rules)
+            s = r.summary
+            assert s["energy kWh"] > 0 and s["migrations"] >= 0
+            assert math.isclose(r.hosts["energy_kwh"].sum(), s["energy kWh"], rel_tol=1e-9)
+            assert 0 <= s["SLATAH %"] <= 100 and 0 <= s["PDM %"] <= 100
+            assert (r.vms["granted_s"] <= r.vms["requested_s"] * (1 + 1e-12) + 1e-9).all()
+            if rules == "vmsched":
+                assert (r.vms["outcome"] == "running").all()
+                assert s["VMs destroyed at zero demand"] == 0
+
+
+def _vmsched_rules_memory(days_or_fixture):
+    r = consolidate(days_or_fixture, "thr-mmt-0.8", preset="cloudsim-planetlab",
+                    rules="vmsched")
+    per_host = r.vms.groupby("host")["memory_mib"].sum()
+    return r, per_host
+
+
+def test_vmsched_rules_never_put_more_memory_on_a_host_than_it_has():
+    r, per_host = _vmsched_rules_memory(read_planetlab(FIXTURE))
+    assert (per_host <= 4096).all()
+
+
+@needs_planetlab
+def test_vmsched_rules_keep_memory_on_the_real_day(days):
+    """vmsched's own rules: memory counts (CloudSim's running VMs request none), so no host
+    ends the day holding more than its 4096 MiB, and every VM runs to the end."""
+    r, per_host = _vmsched_rules_memory(days["20110306"])
+    assert (per_host <= 4096).all()
+    assert (r.vms["outcome"] == "running").all()
+
+
+def test_same_inputs_same_results_and_the_seed_drives_rs():
+    workload = read_planetlab(FIXTURE)
+    a = consolidate(workload, "lr-rs-1.2", preset="cloudsim-planetlab", seed=3).summary
+    b = consolidate(workload, "lr-rs-1.2", preset="cloudsim-planetlab", seed=3).summary
+    assert a.drop("wall seconds").equals(b.drop("wall seconds"))
+
+
+def _workload(samples, memory_mib=1024, vcpus=1, start=0.0):
+    n, length = samples.shape
+    table = pd.DataFrame({"vm_id": [f"v{i}" for i in range(n)], "tenant": 0,
+                          "start_s": start, "end_s": length * 300.0,
+                          "VCPU": vcpus, "MEMORY_MB": memory_mib})
+    cpu = TraceUtilization.from_series(list(samples), np.zeros(n))
+    return Workload(table, cpu=cpu)
+
+
+def test_a_fleet_of_its_own_consolidates_with_memory_counted():
+    rng = np.random.default_rng(1)
+    samples = rng.integers(0, 60, size=(12, 24)) / 100.0
+    fleet = Fleet.uniform(8, vcpus=2, memory_mib=4096, disk_gib=0, overcommit="none")
+    r = consolidate(_workload(samples, memory_mib=2048), "thr-mmt-0.8", fleet=fleet)
+    assert r.summary["rules"] == "vmsched"
+    assert (r.vms.groupby("host")["memory_mib"].sum() <= 4096).all()
+    assert r.summary["energy kWh"] > 0
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("bogus", "unknown"), ("lr", "unknown"), ("lr-xx", "unknown"), ("lr-mmt-a", "not a number"),
+    ("thr-mmt-0", "threshold"), ("thr-mmt-1.5", "threshold"), ("mad-mmt--1", "unknown"),
+    ("iqr-mmt-nan", "safety"), (3, "not a name"), ("", "not a name"),
+])
+def test_bad_policies_are_refused_by_name(spec, message):
+    with pytest.raises(InvalidRequest, match=message):
+        parse_policy(spec)
+
+
+def test_defaults_and_names_of_policies():
+    assert parse_policy("lr-mmt").parameter == 1.2
+    assert parse_policy("THR-MU").name == "thr-mu-0.8"
+    assert parse_policy("dvfs").kind == "dvfs"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"preset": "nope"}, "unknown"),
+    ({"preset": "cloudsim-planetlab", "fleet": Fleet.uniform(2)}, "not both"),
+    ({}, "give a fleet"),
+    ({"preset": "cloudsim-planetlab", "rules": "mine"}, "rules"),
+    ({"preset": "cloudsim-planetlab", "seed": -1}, "seed"),
+    ({"preset": "cloudsim-planetlab", "seed": 1.5}, "seed"),
+    ({"fleet": Fleet.uniform(2), "pcpu_speed": 0.0}, "pcpu_speed"),
+    ({"fleet": Fleet.uniform(2), "vcpu_speed": [1.0, 2.0]}, "vcpu_speed"),
+])
+def test_bad_arguments_are_refused(kwargs, message):
+    with pytest.raises(InvalidRequest, match=message):
+        consolidate(_workload(np.full((3, 4), 0.5)), "thr-mmt", **kwargs)
+
+
+def test_workloads_it_cannot_run_are_refused():
+    with pytest.raises(InvalidRequest, match="arriving or leaving"):
+        consolidate(_workload(np.full((2, 4), 0.5), start=300.0), preset="cloudsim-planetlab")
+    with pytest.raises(InvalidRequest, match="one-vCPU"):
+        consolidate(_workload(np.full((2, 4), 0.5), vcpus=2), preset="cloudsim-planetlab")
+    table = pd.DataFrame({"vm_id": ["a"], "tenant": 0, "start_s": 0.0, "end_s": 600.0,
+                          "VCPU": 1, "MEMORY_MB": 512})
+    with pytest.raises(InvalidRequest, match="traces"):
+        consolidate(Workload(table), preset="cloudsim-planetlab")
+
+
+def test_results_write_tables_and_a_chart(tmp_path):
+    r = consolidate(read_planetlab(FIXTURE), "lr-mmt", preset="cloudsim-planetlab")
+    names = sorted(p.name for p in r.write(tmp_path))
+    assert names == ["consolidation.png", "consolidation_hosts.parquet",
+                     "consolidation_rounds.parquet", "consolidation_summary.parquet",
+                     "consolidation_vms.parquet"]
+    rounds = pd.read_parquet(tmp_path / "consolidation_rounds.parquet")
+    assert len(rounds) == 287 and rounds["time_s"].iloc[0] == pytest.approx(300.1)
+
+
+# --- detectors and MC against the references ----------------------------------------------
+
+histories = st.lists(st.one_of(st.just(0.0), st.floats(0.0, 1.2, allow_nan=False)),
+                     min_size=0, max_size=kd.HISTORY_LENGTH)
+
+
+@settings(max_examples=200, deadline=None)
+@given(detector=st.sampled_from(kd.DETECTOR_NAMES), history=histories,
+       current=st.floats(0.0, 1.5, allow_nan=False), parameter=st.floats(0.05, 3.0),
+       intervals=st.integers(0, 3))
+def test_detectors_decide_as_the_textbook_formulas(detector, history, current, parameter,
+                                                   intervals):
+    if detector == "thr":
+        parameter = min(parameter, 1.0)
+    padded = np.zeros(kd.HISTORY_LENGTH)
+    padded[:len(history)] = history
+    length = kd.trimmed_length(padded)
+    assert length == ref.length(list(padded))
+    expected, margin = ref.decision(detector, parameter, current, list(padded), intervals)
+    assume(abs(margin) > 1e-9)
+    got = kd.is_overloaded(kd.DETECTOR_NAMES.index(detector), parameter, ref.FALLBACK,
+                           current, padded, length, float(intervals),
+                           np.empty(kd.HISTORY_LENGTH))
+    assert bool(got) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), k=st.integers(1, 5))
+def test_mc_selects_the_most_correlated_vm_as_least_squares_does(data, k):
+    lengths = data.draw(st.lists(st.integers(1, kd.HISTORY_LENGTH), min_size=k, max_size=k))
+    hist = [data.draw(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=n, max_size=n))
+            for n in lengths]
+    expected, margin = ref.most_correlated(hist)
+    vhist = np.zeros((k, kd.HISTORY_LENGTH))
+    vi = np.zeros((k, kc.N_VI), np.int64)
+    for i, h in enumerate(hist):
+        vhist[i, :len(h)] = h
+        vi[i, kc.V_HLEN] = len(h)
+    cap = max(k, 2)
+    got = kc._correlation_choice(vi, vhist, np.arange(k, dtype=np.int64), k,
+                                 np.empty((kd.HISTORY_LENGTH, cap)), np.empty(kd.HISTORY_LENGTH),
+                                 np.empty((cap, cap)), np.empty(cap))
+    if expected is None:
+        assert got == -1
+        return
+    m = min(lengths)
+    for i in range(k):
+        x = np.column_stack([np.ones(m)] + [np.array(hist[j][:m]) for j in range(k) if j != i])
+        assume(np.linalg.cond(x.T @ x) < 1e8)
+    assume(margin > 1e-6)
+    assert got == expected
