@@ -41,7 +41,7 @@ import numpy as np
 
 from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
-    HISTORY_LENGTH, LR, LRR, MAD, IQR, is_overloaded, trimmed_length)
+    HISTORY_LENGTH, LR, LR_LENGTH, LRR, is_overloaded)
 from vmsched.engine.models.kernels_power import power_at
 
 # Policies and selectors.
@@ -79,8 +79,8 @@ NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
 # Results (floats).
 (R_ENERGY_J, R_MIGRATIONS, R_SLA_S, R_ACTIVE_S, R_REQ_S, R_ALLOC_S, R_MIG_LOSS,
  R_SLA_SUM, R_SLA_N, R_SHUTDOWNS, R_SHUTDOWN_S, R_MIG_S, R_MIG_N, R_DESTROYED,
- R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR) = range(20)
-N_RESULTS = 20
+ R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR, R_GRANTING) = range(21)
+N_RESULTS = 21
 ERR_NONE, ERR_LIST_FULL, ERR_QUEUE_FULL = 0, 1, 2
 
 # Options (ints).
@@ -335,11 +335,16 @@ def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
 @kernel
 def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     """Measure host h at t (HostDynamicWorkload.updateVmsProcessing); the VMs' requests are
-    up to date."""
+    up to date. Returns whether some VM both requests CPU now and was granted some until now
+    (its cloudlet then has a finite finish time: CloudSim schedules its next update only
+    while one does)."""
     hf[h, H_PREV_UTIL] = hf[h, H_UTIL]
     hi[h, H_CACHED] = 0
     n = hi[h, H_N]
+    granting = False
     for i in range(n):
+        if vf[hv[h, i], V_REQ] > 0 and halloc[h, i] > 0:
+            granting = True
         hreq[h, i] = vf[hv[h, i], V_REQ]
     _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
     util = 0.0
@@ -356,6 +361,7 @@ def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
         requested_sum += requested
     hf[h, H_UTIL] = util
     _host_entry(hf, h, t, util, requested_sum, util > 0)
+    return granting
 
 
 @kernel
@@ -371,6 +377,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
     dt = t - result[R_END_S]
     n_hosts = hf.shape[0]
     frame = 0.0
+    granting = False
     if options[O_POLICY] == NPA and dt > 0:
         for h in range(n_hosts):
             e = _power(h, hi, watts, 1.0) * dt
@@ -382,7 +389,8 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
             continue
         for i in range(hi[h, H_N]):
             _update_vm(hv[h, i], t, periodic, samples, vf, vi, vhist, interval, first_s)
-        _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+        if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
+            granting = True
         if options[O_POLICY] != NPA and dt > 0:
             start = _fraction(hf, h, hf[h, H_PREV_UTIL])
             end = _fraction(hf, h, hf[h, H_UTIL])
@@ -414,6 +422,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
     result[R_ENERGY_J] += frame
     result[R_END_S] = t
     result[R_UPDATES] += 1
+    result[R_GRANTING] = 1.0 if granting else 0.0
 
 
 @kernel
@@ -476,6 +485,10 @@ def _fill_cache(h, hf, hi, hv, vf, vi, vhist, cache):
         requested += vf[v, V_REQ]
         if vf[v, V_RAM] > max_ram:
             max_ram = vf[v, V_RAM]
+    last = HISTORY_LENGTH
+    while last > 0 and cache[h, last - 1] == 0:
+        last -= 1
+    cache[h, C_LENGTH] = last
     cache[h, C_REQUESTED] = requested
     cache[h, C_MAX_RAM] = max_ram
     hi[h, H_CACHED] = 1
@@ -500,12 +513,21 @@ def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, histor
     length = 0
     intervals = 0.0
     if detector != 0:
-        for i in range(HISTORY_LENGTH):
+        # LR reads only the newest 10 values; the trimmed length of the sum (of values >= 0)
+        # is the longer of the two trimmed lengths, and at least 1 (as CloudSim counts).
+        needed = LR_LENGTH if detector == LR or detector == LRR else HISTORY_LENGTH
+        for i in range(needed):
             history[i] = cache[h, i]
+        last = int(cache[h, C_LENGTH])
         if extra >= 0:
-            for i in range(vi[extra, V_HLEN]):
+            n = vi[extra, V_HLEN]
+            for i in range(min(n, needed)):
                 history[i] += vhist[extra, i] * vf[extra, V_MIPS] / total
-        length = trimmed_length(history)
+            while n > last and vhist[extra, n - 1] == 0:
+                n -= 1
+            if n > last:
+                last = n
+        length = max(last, 1)
         if detector == LR or detector == LRR:
             time_s = max_ram / (hf[h, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
             intervals = math.ceil(time_s / parameters[P_INTERVAL])
@@ -601,7 +623,7 @@ def _correlation_choice(vi, vhist, candidates, n_cand, x, y, gram, rhs):
     return best
 
 
-@allocating
+@kernel
 def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters, candidates,
             mc_x, mc_y, mc_gram, mc_rhs):
     """The VM to migrate off overloaded host h (-1: none can move)."""
@@ -782,7 +804,7 @@ def _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig, save_i,
     for j in range(H_PREV_UTIL):
         save_f[n_saved, j] = hf[h, j]
     save_f[n_saved, H_PREV_UTIL] = hf[h, H_PLANNED]
-    for j in range(hv.shape[1]):
+    for j in range(hi[h, H_N]):     # entries past the list's length are never read
         save_v[n_saved, j] = hv[h, j]
         save_req[n_saved, j] = hreq[h, j]
         save_alloc[n_saved, j] = halloc[h, j]
@@ -975,10 +997,11 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
         for j in range(H_PREV_UTIL):
             hf[h, j] = save_f[k, j]
         hf[h, H_PLANNED] = save_f[k, H_PREV_UTIL]
-        hv[h] = save_v[k]
-        hreq[h] = save_req[k]
-        halloc[h] = save_alloc[k]
-        hmig[h] = save_mig[k]
+        for j in range(hi[h, H_N]):
+            hv[h, j] = save_v[k, j]
+            hreq[h, j] = save_req[k, j]
+            halloc[h, j] = save_alloc[k, j]
+            hmig[h, j] = save_mig[k, j]
     return n_plan
 
 
@@ -1097,6 +1120,7 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
     while t <= end and result[R_ERROR] == ERR_NONE:
         _update(t, True, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
                 parameters, result)
+        granting = result[R_GRANTING] == 1
         n_plan = 0
         if options[O_POLICY] == MIGRATE:
             n_plan = _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
@@ -1171,6 +1195,10 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             series[row, S_MIGRATIONS] = result[R_MIGRATIONS]
             series[row, S_POWER_W] = power
             row += 1
+        if cloudsim and not granting:
+            # No cloudlet gets CPU any more (every VM's demand or share is 0): CloudSim
+            # schedules no further update (PowerDatacenter: minTime == Double.MAX_VALUE).
+            break
         t = t + interval
     if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
         _update(end, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
