@@ -426,31 +426,27 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
 
 
 @kernel
-def _update_hosts(t, hosts, n, samples, hf, hi, hv, hreq, halloc, hmig, vf, vi, vhist,
-                  options, parameters, result):
-    """A second update at the instant of the last one (no time has passed, so no energy),
-    of the given hosts only (in index order, each once): what a whole-datacenter update then
-    does, since the other hosts would measure exactly what they measured."""
+def _update_hosts(t, hosts, n, marked, samples, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                  vhist, options, parameters, result, destroy):
+    """Measure again, at the instant of the last update (no time has passed, so no energy),
+    the given hosts only, each once, in index order: what CloudSim's repeated measurements at
+    one instant leave (an entry at the same instant replaces the one before, so only a host's
+    last measurement counts, and the other hosts would measure what they measured). With
+    `destroy`, VMs whose demand is 0 are destroyed afterwards, as a datacenter update does
+    (CloudSim rules). `marked` is all False on entry and on return."""
     interval = parameters[P_INTERVAL]
     first_s = parameters[P_FIRST]
     cloudsim = options[O_CLOUDSIM] == 1
-    for i in range(1, n):
-        x = hosts[i]
-        j = i - 1
-        while j >= 0 and hosts[j] > x:
-            hosts[j + 1] = hosts[j]
-            j -= 1
-        hosts[j + 1] = x
-    previous = -1
     for k in range(n):
-        h = hosts[k]
-        if h == previous:
+        marked[hosts[k]] = True
+    for h in range(hf.shape[0]):
+        if not marked[h]:
             continue
-        previous = h
+        marked[h] = False
         for i in range(hi[h, H_N]):
             _update_vm(hv[h, i], t, False, samples, vf, vi, vhist, interval, first_s)
         _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
-        if cloudsim:
+        if cloudsim and destroy:
             i = 0
             while i < hi[h, H_N]:
                 v = hv[h, i]
@@ -463,7 +459,8 @@ def _update_hosts(t, hosts, n, samples, hf, hi, hv, hreq, halloc, hmig, vf, vi, 
                     result[R_DESTROYED] += 1
                 else:
                     i += 1
-    result[R_UPDATES] += 1
+    if destroy:
+        result[R_UPDATES] += 1
 
 
 # --- the consolidation round ---------------------------------------------------------------
@@ -1109,6 +1106,7 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
     end = parameters[P_END]
     cloudsim = options[O_CLOUDSIM] == 1
     involved = np.empty(8 * n_vms + 32, np.int64)
+    marked = np.zeros(n_hosts, np.bool_)
     plan_vm = np.empty(4 * n_vms + 16, np.int64)
     plan_host = np.empty(4 * n_vms + 16, np.int64)
     done_at = np.empty(4 * n_vms + 16)
@@ -1127,6 +1125,10 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                             options, parameters, result, plan_vm, plan_host, series[row],
                             scratch_hosts, scratch_saves)
             result[R_ROUNDS] += 1
+        # Start the planned migrations (Host.addMigratingInVm): CloudSim measures the target
+        # and the source again after each; all at t, so each host's last measurement is
+        # what remains, and measuring every involved host once afterwards leaves the same.
+        n_involved = 0
         for k in range(n_plan):
             v = plan_vm[k]
             x = plan_host[k]
@@ -1138,11 +1140,15 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             if not already:
                 _append(x, v, vf[v, V_REQ], True, hf, hi, hv, hreq, halloc, hmig, vf, vi,
                         cloudsim, result)
-                _update_host(x, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+                involved[n_involved] = x
+                n_involved += 1
                 if vi[v, V_HOST] >= 0:
-                    _update_host(vi[v, V_HOST], t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+                    involved[n_involved] = vi[v, V_HOST]
+                    n_involved += 1
             result[R_MIGRATIONS] += 1
             done_at[k] = t + vf[v, V_RAM] / (hf[x, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
+        _update_hosts(t, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc, hmig,
+                      vf, vi, vhist, options, parameters, result, False)
         # Migration completions, in time order (ties in the order they started).
         for k in range(n_plan):
             order[k] = k
@@ -1180,8 +1186,8 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                 k += 1
             # CloudSim updates the whole datacenter again at tc; only the hosts the
             # migrations changed can measure differently at the same instant.
-            _update_hosts(tc, involved, n_involved, samples, hf, hi, hv, hreq, halloc, hmig,
-                          vf, vi, vhist, options, parameters, result)
+            _update_hosts(tc, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc,
+                          hmig, vf, vi, vhist, options, parameters, result, True)
         if row < series.shape[0]:
             active = 0
             power = 0.0
