@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from vmsched import Fleet
@@ -236,3 +236,58 @@ def test_mc_selects_the_most_correlated_vm_as_least_squares_does(data, k):
         assume(np.linalg.cond(x.T @ x) < 1e8)
     assume(margin > 1e-6)
     assert got == expected
+
+
+def _grouped(samples, groups, spec, memory_mib=613):
+    workload = _workload(samples, memory_mib=memory_mib)
+    table = workload.table.copy()
+    table["group"] = groups
+    return Workload(table, cpu=workload.cpu, groups=spec)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_anti_affinity_holds_through_consolidation(data):
+    """Every placement and migration keeps each anti-affinity group's members on distinct
+    hosts (at most max_per_host): checked by the engine at every update (violations counted)
+    and on the final placement; the same workload without groups packs them together."""
+    n_hosts = data.draw(st.integers(3, 8))
+    n_vms = data.draw(st.integers(2, 3 * n_hosts))
+    n_samples = data.draw(st.integers(4, 24))
+    levels = data.draw(st.lists(st.integers(0, 95), min_size=n_vms * n_samples,
+                                max_size=n_vms * n_samples))
+    samples = np.array(levels, float).reshape(n_vms, n_samples) / 100
+    n_groups = data.draw(st.integers(1, 3))
+    groups = [f"g{i % n_groups}" if i < n_hosts * n_groups else None for i in range(n_vms)]
+    maximum = data.draw(st.integers(1, 2))
+    spec = {f"g{g}": ("anti-affinity", maximum) for g in range(n_groups)}
+    fleet = Fleet.uniform(n_hosts, vcpus=2, memory_mib=8192, disk_gib=0, overcommit="none")
+    policy = data.draw(st.sampled_from(["thr-mmt-0.8", "lr-mmt-1.2", "mad-mu-2.5"]))
+    r = consolidate(_grouped(samples, groups, spec), policy, fleet=fleet)
+    event("migrations" if r.summary["migrations"] else "no migration")
+    assert r.summary["anti-affinity violations"] == 0
+    placed = r.vms.assign(group=groups)
+    placed = placed[placed["outcome"] == "running"].dropna(subset=["group"])
+    assert (placed.groupby(["host", "group"]).size() <= maximum).all()
+
+
+def test_anti_affinity_changes_what_consolidation_does():
+    samples = np.full((6, 12), 0.05)
+    fleet = Fleet.uniform(6, vcpus=2, memory_mib=8192, disk_gib=0, overcommit="none")
+    free = consolidate(_workload(samples, memory_mib=613), "thr-mmt-0.8", fleet=fleet)
+    spread = consolidate(_grouped(samples, ["g"] * 6, {"g": "anti-affinity"}), "thr-mmt-0.8",
+                         fleet=fleet)
+    assert free.vms["host"].nunique() < 6 and spread.vms["host"].nunique() == 6
+
+
+@pytest.mark.parametrize("spec, rules, message", [
+    ({"g": "anti-affinity"}, "cloudsim", "no server groups"),
+    ({"g": "affinity"}, "vmsched", "anti-affinity' groups only"),
+    ({"g": ("anti-affinity", 0)}, "vmsched", "max_per_host"),
+    ({}, "vmsched", "do not define"),
+])
+def test_groups_consolidation_cannot_keep_are_refused(spec, rules, message):
+    fleet = Fleet.uniform(2, vcpus=2, memory_mib=8192, disk_gib=0, overcommit="none")
+    with pytest.raises(InvalidRequest, match=message):
+        consolidate(_grouped(np.full((2, 4), 0.2), ["g", "g"], spec), "thr-mmt", fleet=fleet,
+                    rules=rules)

@@ -160,6 +160,41 @@ def _series(workload):
     return samples, end
 
 
+def _anti_affinity(workload, rules):
+    """(group code per VM, -1 for none; max members per host per VM) from the workload's
+    `group` column and `groups` ({name: 'anti-affinity' or ('anti-affinity', max_per_host)}):
+    consolidation keeps hard anti-affinity at every placement and migration (vmsched's rules;
+    CloudSim has no server groups)."""
+    table = workload.table
+    n = len(table)
+    codes = np.full(n, -1, np.int64)
+    limits = np.zeros(n)
+    if "group" not in table or table["group"].isna().all():
+        return codes, limits
+    if rules == "cloudsim":
+        raise InvalidRequest("CloudSim's rules have no server groups; give rules='vmsched' to "
+                             "consolidate a workload with a group column")
+    names = {}
+    for row, group in enumerate(table["group"].tolist()):
+        if group is None or (isinstance(group, float) and np.isnan(group)):
+            continue
+        spec = workload.groups.get(group)
+        if spec is None:
+            raise InvalidRequest(f"vm {shown(table['vm_id'][row])} is in group {shown(group)}, "
+                                 f"which the workload's groups do not define")
+        spec = (spec,) if isinstance(spec, str) else tuple(spec)
+        if spec[0] != "anti-affinity":
+            raise InvalidRequest(f"group {shown(group)} is {shown(spec[0])}: consolidation "
+                                 f"keeps 'anti-affinity' groups only")
+        maximum = spec[1] if len(spec) > 1 else 1
+        if isinstance(maximum, bool) or not isinstance(maximum, (int, np.integer)) or maximum < 1:
+            raise InvalidRequest(f"group {shown(group)}: max_per_host = {shown(maximum)} must "
+                                 f"be a whole number >= 1")
+        codes[row] = names.setdefault(group, len(names))
+        limits[row] = maximum
+    return codes, limits
+
+
 def _hosts_from_setup(setup):
     n = setup.n_hosts
     kinds = [setup.host_types[h % len(setup.host_types)] for h in range(n)]
@@ -207,7 +242,9 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     day folder. policy: see parse_policy. preset: 'cloudsim-planetlab' for CloudSim's fleet
     and VM types (then fleet, speeds and bandwidth come from it), else `fleet` (a Fleet: its
     VCPU totals are pCPUs, MEMORY_MB capacities the memory, its power models the power) with
-    pcpu_speed (per host) and vcpu_speed (per VM) and bandwidth_mbps (per host). rules:
+    pcpu_speed (per host) and vcpu_speed (per VM) and bandwidth_mbps (per host). The
+    workload's anti-affinity groups (its `group` column and `groups`) hold at every placement
+    and migration (vmsched's rules). rules:
     'cloudsim' or 'vmsched' (default: the preset's, else 'vmsched'). seed: for `rs`."""
     from vmsched.workload.readers.planetlab import read_planetlab
 
@@ -271,6 +308,9 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
 
     vf = np.zeros((n_vms, engine.N_VF))
     vi = np.zeros((n_vms, engine.N_VI), np.int64)
+    codes_of_groups, max_per_host = _anti_affinity(workload, rules)
+    vi[:, engine.V_GROUP] = codes_of_groups
+    vf[:, engine.V_GROUP_MAX] = max_per_host
     vf[:, engine.V_MIPS] = vm_mips
     vf[:, engine.V_RAM] = vm_memory
     vf[:, engine.V_BW] = vm_bandwidth * 1000.0
@@ -283,6 +323,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
         options[engine.O_SELECTOR] = engine.SELECTOR_NAMES.index(chosen.selector)
     options[engine.O_CLOUDSIM] = int(rules == "cloudsim")
     options[engine.O_SEED] = int(seed)
+    options[engine.O_GROUPS] = int((codes_of_groups >= 0).any())
     parameters = np.zeros(engine.N_PARAMETERS)
     parameters[engine.P_PARAMETER] = chosen.parameter or 0.0
     parameters[engine.P_FALLBACK] = FALLBACK_THRESHOLD
@@ -345,6 +386,7 @@ class ConsolidationResults:
                                         if result[E.R_SLA_N] else 0.0),
             "VMs destroyed at zero demand": int(result[E.R_DESTROYED]),
             "VMs not placed": int(result[E.R_NOT_PLACED]),
+            "anti-affinity violations": int(result[E.R_GROUP_VIOLATIONS]),
             "simulated s": result[E.R_END_S],
             "wall seconds": wall_s,
         }, dtype=object)

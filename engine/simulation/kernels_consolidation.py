@@ -68,24 +68,25 @@ N_CACHE = HISTORY_LENGTH + 3
  V_P_TIME, V_P_ALLOC, V_P_REQ, V_P_MIG,
  V_Q_TIME, V_Q_ALLOC, V_Q_REQ, V_Q_MIG,
  V_ALLOC_S, V_REQ_S, V_MIG_LOSS, V_SLA_SUM, V_SLA_N, V_MIG_START, V_MIG_S, V_MIG_N,
- V_END_S, V_REQ_T) = range(23)
-N_VF = 23
+ V_END_S, V_REQ_T, V_GROUP_MAX) = range(24)
+N_VF = 24
 # VM int columns.
-V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS = range(6)
-N_VI = 6
+V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS, V_GROUP = range(7)
+N_VI = 7
 # VM outcomes (V_STATUS).
 NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
 
 # Results (floats).
 (R_ENERGY_J, R_MIGRATIONS, R_SLA_S, R_ACTIVE_S, R_REQ_S, R_ALLOC_S, R_MIG_LOSS,
  R_SLA_SUM, R_SLA_N, R_SHUTDOWNS, R_SHUTDOWN_S, R_MIG_S, R_MIG_N, R_DESTROYED,
- R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR, R_GRANTING) = range(21)
-N_RESULTS = 21
+ R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR, R_GRANTING,
+ R_GROUP_VIOLATIONS) = range(22)
+N_RESULTS = 22
 ERR_NONE, ERR_LIST_FULL, ERR_QUEUE_FULL = 0, 1, 2
 
 # Options (ints).
-(O_POLICY, O_DETECTOR, O_SELECTOR, O_CLOUDSIM, O_SEED) = range(5)
-N_OPTIONS = 5
+(O_POLICY, O_DETECTOR, O_SELECTOR, O_CLOUDSIM, O_SEED, O_GROUPS) = range(6)
+N_OPTIONS = 6
 # Parameters (floats).
 (P_PARAMETER, P_FALLBACK, P_INTERVAL, P_END, P_FIRST, P_BANDWIDTH_DIVISOR) = range(6)
 N_PARAMETERS = 6
@@ -391,6 +392,11 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
             _update_vm(hv[h, i], t, periodic, samples, vf, vi, vhist, interval, first_s)
         if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
             granting = True
+        if options[O_GROUPS] == 1:
+            # Invariant: no host holds more members of a group than it allows.
+            for i in range(hi[h, H_N]):
+                if not _group_room(h, hv[h, i], hi, hv, vf, vi):
+                    result[R_GROUP_VIOLATIONS] += 1
         if options[O_POLICY] != NPA and dt > 0:
             start = _fraction(hf, h, hf[h, H_PREV_UTIL])
             end = _fraction(hf, h, hf[h, H_UTIL])
@@ -654,9 +660,25 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     return best
 
 
+@kernel
+def _group_room(h, v, hi, hv, vf, vi):
+    """VM v's anti-affinity group (V_GROUP, -1: none) has fewer than its max_per_host members
+    on host h, counting VMs migrating in (their allocation is held there)."""
+    group = vi[v, V_GROUP]
+    if group < 0:
+        return True
+    members = 0
+    for i in range(hi[h, H_N]):
+        if vi[hv[h, i], V_GROUP] == group and hv[h, i] != v:
+            members += 1
+    return members < vf[v, V_GROUP_MAX]
+
+
 @scalar_helper
-def _suitable(h, v, hf, vf, vi, cloudsim):
-    """Host h has room for VM v now (Host.isSuitableForVm)."""
+def _suitable(h, v, hf, hi, hv, vf, vi, cloudsim):
+    """Host h has room for VM v now (Host.isSuitableForVm; and v's anti-affinity group)."""
+    if vi[v, V_GROUP] >= 0 and not _group_room(h, v, hi, hv, vf, vi):
+        return False
     r = vf[v, V_REQ]
     if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
         return False
@@ -754,6 +776,8 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
         if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
             continue
         if hf[h, H_RAM] - hf[h, H_RAM_USED] < ram or hf[h, H_BW] - hf[h, H_BW_USED] < bw:
+            continue
+        if vi[v, V_GROUP] >= 0 and not _group_room(h, v, hi, hv, vf, vi):
             continue
         planned = hf[h, H_PLANNED]
         after = (planned + r) / hf[h, H_TOTAL]
@@ -1039,7 +1063,7 @@ def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
                                 base_power, cache, fit_diff, fit_host, result)
         else:
             for k in range(counts[0]):
-                if _suitable(cand[k], v, hf, vf, vi, cloudsim):
+                if _suitable(cand[k], v, hf, hi, hv, vf, vi, cloudsim):
                     target = cand[k]
                     break
         if target >= 0:
@@ -1092,6 +1116,8 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         vf[v, V_END_S] = parameters[P_END]
         vf[v, V_REQ_T] = -1.0
         vi[v, V_HOST] = -1
+        if options[O_GROUPS] == 0:
+            vi[v, V_GROUP] = -1
     scratch_hosts = (np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
                      np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
                      np.empty(n_hosts, np.int64))
