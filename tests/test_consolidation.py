@@ -291,3 +291,70 @@ def test_groups_consolidation_cannot_keep_are_refused(spec, rules, message):
     with pytest.raises(InvalidRequest, match=message):
         consolidate(_grouped(np.full((2, 4), 0.2), ["g", "g"], spec), "thr-mmt", fleet=fleet,
                     rules=rules)
+
+
+# --- migration models -----------------------------------------------------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(memory=st.floats(1.0, 65536.0), active=st.floats(0.0, 1.0),
+       dirty=st.floats(0.0, 2.0), bandwidth=st.floats(1.0, 2000.0),
+       downtime=st.floats(0.0, 2.0), rounds=st.integers(1, 40))
+def test_precopy_rounds_equal_the_reference(memory, active, dirty, bandwidth, downtime, rounds):
+    from vmsched.reference.migration import precopy as reference
+
+    out = np.zeros(3)
+    got = kc.precopy(memory, memory * active, dirty, bandwidth, downtime, float(rounds), out)
+    expected = reference(memory, memory * active, dirty, bandwidth, downtime, rounds)
+    assert (got, out[0], out[1], out[2]) == pytest.approx(expected, rel=1e-12)
+    assert expected[3] <= max(rounds, 2)
+    assert expected[1] >= memory                      # the whole memory once at least
+    if dirty == 0 or active == 0:
+        assert got == pytest.approx(memory / bandwidth) and out[1] == 0
+
+
+def test_precopy_reports_what_it_moved_and_the_vms_downtime():
+    workload = read_planetlab(FIXTURE)
+    base = consolidate(workload, "thr-mmt-0.5", preset="cloudsim-planetlab", rules="vmsched")
+    pre = consolidate(workload, "thr-mmt-0.5", preset="cloudsim-planetlab", rules="vmsched",
+                      migration="precopy", dirty_rate_per_s=0.05)
+    assert pre.summary["migration model"] == "precopy"
+    assert base.summary["migration downtime s"] == 0
+    if pre.summary["migrations"]:
+        assert pre.summary["migration downtime s"] > 0
+        assert pre.summary["MiB transferred"] >= pre.vms["memory_mib"].min()
+    for kwargs, message in ((dict(migration="postcopy"), "unknown"),
+                            (dict(dirty_rate_per_s=-1.0), "dirty_rate"),
+                            (dict(max_downtime_s=float("nan")), "max_downtime"),
+                            (dict(max_copy_rounds=0), "max_copy_rounds")):
+        with pytest.raises(InvalidRequest, match=message):
+            consolidate(workload, "thr-mmt", preset="cloudsim-planetlab", **kwargs)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_migrations_longer_than_a_round_keep_the_invariants(data):
+    """Pre-copy over a thin link: migrations span many rounds (VMs stay allocated on both
+    hosts, are not selected again while they move, and complete in time order); the run
+    keeps its invariants: energy within the fleet's full power, every VM on one host at the
+    end, no anti-affinity violation, granted <= requested."""
+    n_hosts = data.draw(st.integers(2, 6))
+    n_vms = data.draw(st.integers(1, 3 * n_hosts))
+    n_samples = data.draw(st.integers(4, 30))
+    levels = data.draw(st.lists(st.integers(0, 100), min_size=n_vms * n_samples,
+                                max_size=n_vms * n_samples))
+    samples = np.array(levels, float).reshape(n_vms, n_samples) / 100
+    fleet = Fleet.uniform(n_hosts, vcpus=2, memory_mib=8192, disk_gib=0, overcommit="none")
+    policy = data.draw(st.sampled_from(["thr-mmt-0.5", "lr-mu-1.2", "mad-mmt-1.0"]))
+    rules = data.draw(st.sampled_from(["vmsched", "cloudsim"]))
+    bandwidth = data.draw(st.sampled_from([0.5, 2.0, 50.0]))
+    r = consolidate(_workload(samples, memory_mib=1024), policy, fleet=fleet, rules=rules,
+                    migration="precopy", bandwidth_mbps=bandwidth,
+                    dirty_rate_per_s=data.draw(st.sampled_from([0.0, 0.01, 0.5])))
+    s = r.summary
+    event("migrations" if s["migrations"] else "no migration")
+    full = fleet.power_model(0).max_w * n_hosts * n_samples * 300 / 3.6e6
+    assert 0 <= s["energy kWh"] <= full * (1 + 1e-9)
+    assert s["anti-affinity violations"] == 0
+    running = r.vms[r.vms["outcome"] == "running"]
+    assert (running["host"] >= 0).all() and (running["host"] < n_hosts).all()
+    assert (r.vms["granted_s"] <= r.vms["requested_s"] * (1 + 1e-12) + 1e-9).all()

@@ -915,7 +915,7 @@ class Datacenter:
                 for vm in host.completed_vms():
                     self.allocation.deallocate_host_for_vm(vm)
                     self.vms_destroyed += 1
-        if min_time != MAX_VALUE:
+        if min_time != MAX_VALUE or not self.cloudsim:
             self.schedule(now + self.interval, "periodic")
         self.last_process_time = now
 

@@ -50,6 +50,8 @@ DEFAULT_PARAMETERS = {"thr": 0.8, "iqr": 1.5, "mad": 2.5, "lr": 1.2, "lrr": 1.2}
 #: The static threshold the history-based detectors fall back to with too little history.
 FALLBACK_THRESHOLD = 0.7
 RULES = ("cloudsim", "vmsched")
+#: Migration models: CloudSim's (memory over half the link, once) and pre-copy rounds.
+MIGRATION_MODELS = ("cloudsim", "precopy")
 #: Round (and trace sample) interval, seconds.
 INTERVAL_S = 300.0
 #: VMs one host's list can hold (at once, counting VMs migrating in).
@@ -235,7 +237,9 @@ def _per_host(name, value, n):
 
 
 def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet=None,
-                pcpu_speed=1.0, vcpu_speed=1.0, bandwidth_mbps=1000.0, seed=0):
+                pcpu_speed=1.0, vcpu_speed=1.0, bandwidth_mbps=1000.0, seed=0,
+                migration="cloudsim", dirty_rate_per_s=0.02, max_downtime_s=0.3,
+                max_copy_rounds=30):
     """Run dynamic consolidation of a day of traces; returns ConsolidationResults.
 
     workload: a Workload of per-VM 300 s traces (every VM from 0 to the end), or a PlanetLab
@@ -245,7 +249,12 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     pcpu_speed (per host) and vcpu_speed (per VM) and bandwidth_mbps (per host). The
     workload's anti-affinity groups (its `group` column and `groups`) hold at every placement
     and migration (vmsched's rules). rules:
-    'cloudsim' or 'vmsched' (default: the preset's, else 'vmsched'). seed: for `rs`."""
+    'cloudsim' or 'vmsched' (default: the preset's, else 'vmsched'). seed: for `rs`.
+    migration: 'cloudsim' (memory MiB / (bandwidth / 16) s) or 'precopy': rounds over the
+    same share of the link, divided among the migrations a host takes part in at once, each
+    copying what the VM dirtied during the last (dirty_rate_per_s of its active memory, the
+    workload's memory utilisation, per second) until the rest fits max_downtime_s or
+    max_copy_rounds have run; the summary reports the MiB transferred and the downtime."""
     from vmsched.workload.readers.planetlab import read_planetlab
 
     chosen = parse_policy(policy)
@@ -265,6 +274,18 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
         raise InvalidRequest(f"rules {shown(rules)} are unknown; known: {', '.join(RULES)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidRequest(f"seed = {shown(seed)} must be an integer >= 0")
+    if migration not in MIGRATION_MODELS:
+        raise InvalidRequest(f"migration model {shown(migration)} is unknown; known: "
+                             f"{', '.join(MIGRATION_MODELS)}")
+    for name, value, low in (("dirty_rate_per_s", dirty_rate_per_s, 0.0),
+                             ("max_downtime_s", max_downtime_s, 0.0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                or not math.isfinite(value) or value < low:
+            raise InvalidRequest(f"{name} = {shown(value)} must be a finite number >= {low:g}")
+    if isinstance(max_copy_rounds, bool) or not isinstance(max_copy_rounds, (int, np.integer)) \
+            or max_copy_rounds < 1:
+        raise InvalidRequest(f"max_copy_rounds = {shown(max_copy_rounds)} must be a whole "
+                             f"number >= 1")
     if isinstance(workload, (str, Path)):
         workload = read_planetlab(workload)
     samples, end = _series(workload)
@@ -314,6 +335,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     vf[:, engine.V_MIPS] = vm_mips
     vf[:, engine.V_RAM] = vm_memory
     vf[:, engine.V_BW] = vm_bandwidth * 1000.0
+    vf[:, engine.V_ACTIVE] = np.clip(workload.memory.sample(np.arange(n_vms), 0.0), 0.0, 1.0)
 
     options = np.zeros(engine.N_OPTIONS, np.int64)
     options[engine.O_POLICY] = {"npa": engine.NPA, "dvfs": engine.DVFS}.get(chosen.kind,
@@ -324,6 +346,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     options[engine.O_CLOUDSIM] = int(rules == "cloudsim")
     options[engine.O_SEED] = int(seed)
     options[engine.O_GROUPS] = int((codes_of_groups >= 0).any())
+    options[engine.O_MIGRATION] = MIGRATION_MODELS.index(migration)
     parameters = np.zeros(engine.N_PARAMETERS)
     parameters[engine.P_PARAMETER] = chosen.parameter or 0.0
     parameters[engine.P_FALLBACK] = FALLBACK_THRESHOLD
@@ -331,6 +354,9 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     parameters[engine.P_END] = end
     parameters[engine.P_FIRST] = 0.1 if rules == "cloudsim" else 0.0
     parameters[engine.P_BANDWIDTH_DIVISOR] = 16000.0
+    parameters[engine.P_DIRTY_RATE] = dirty_rate_per_s
+    parameters[engine.P_MAX_DOWNTIME] = max_downtime_s
+    parameters[engine.P_MAX_ROUNDS] = max_copy_rounds
     series = np.zeros((int(end // INTERVAL_S) + 2, engine.N_SERIES))
 
     started = time.perf_counter()
@@ -341,7 +367,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
         raise InvalidRequest(f"a host was planned more than {LIST_CAPACITY} VMs at once; "
                              f"consolidation supports at most that many per host")
     return ConsolidationResults(chosen, rules, setup.name if setup else None, workload, models,
-                                result, hf, vf, vi, series[:rows], wall)
+                                result, hf, vf, vi, series[:rows], wall, migration)
 
 
 class ConsolidationResults:
@@ -349,7 +375,7 @@ class ConsolidationResults:
     (pandas), and `write(folder)` for Parquet files and a PNG."""
 
     def __init__(self, policy, rules, preset, workload, models, result, hf, vf, vi, series,
-                 wall_s):
+                 wall_s, migration="cloudsim"):
         E = engine
         self.policy = policy
         self.rules = rules
@@ -367,6 +393,7 @@ class ConsolidationResults:
         self.summary = pd.Series({
             "policy": policy.name,
             "rules": rules,
+            "migration model": migration,
             "hosts": len(models),
             "VMs": len(vf),
             "energy kWh": energy_kwh,
@@ -380,6 +407,8 @@ class ConsolidationResults:
                                                    if shutdowns else float("nan")),
             "mean migration duration s": (result[E.R_MIG_S] / migrations_timed
                                           if migrations_timed else float("nan")),
+            "MiB transferred": result[E.R_TRANSFERRED_MIB],
+            "migration downtime s": result[E.R_DOWNTIME_S],
             "overall SLA violation %": (100 * (requested - result[E.R_ALLOC_S]) / requested
                                         if requested > 0 else 0.0),
             "average SLA violation %": (100 * result[E.R_SLA_SUM] / result[E.R_SLA_N]
@@ -470,4 +499,5 @@ class ConsolidationResults:
 
 
 __all__ = ["ConsolidationPolicy", "ConsolidationResults", "ConsolidationSetup",
-           "DEFAULT_PARAMETERS", "RULES", "SETUPS", "consolidate", "parse_policy"]
+           "DEFAULT_PARAMETERS", "MIGRATION_MODELS", "RULES", "SETUPS", "consolidate",
+           "parse_policy"]

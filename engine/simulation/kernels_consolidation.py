@@ -19,8 +19,11 @@ updates of the migration policies a consolidation round runs:
 4. underload: hosts are tried from the least utilised up; a host whose VMs all fit elsewhere
    is emptied (and is off once empty); if one VM fits nowhere its plan is dropped.
 
-The planned migrations then start; one lasts memory MiB / (bandwidth / 16000) seconds
-(CloudSim's half of the link, MB over bit/s), and the VM is allocated on both hosts meanwhile.
+The planned migrations then start, and the VM is allocated on both hosts meanwhile. Under the
+`cloudsim` migration model one lasts memory MiB / (bandwidth / 16000) seconds (CloudSim's
+half of the link, MB over kbit/s); under `precopy` its rounds copy the memory and then what
+the VM dirtied, over that share of the link divided among the migrations the source or the
+target takes part in (`precopy`).
 
 `cloudsim` switches on CloudSim 3.0.3's behaviour where it is a quirk of its code: a VM whose
 demand reaches exactly 0 is destroyed; a running VM requests no memory (only CPU constrains
@@ -68,8 +71,8 @@ N_CACHE = HISTORY_LENGTH + 3
  V_P_TIME, V_P_ALLOC, V_P_REQ, V_P_MIG,
  V_Q_TIME, V_Q_ALLOC, V_Q_REQ, V_Q_MIG,
  V_ALLOC_S, V_REQ_S, V_MIG_LOSS, V_SLA_SUM, V_SLA_N, V_MIG_START, V_MIG_S, V_MIG_N,
- V_END_S, V_REQ_T, V_GROUP_MAX) = range(24)
-N_VF = 24
+ V_END_S, V_REQ_T, V_GROUP_MAX, V_ACTIVE) = range(25)
+N_VF = 25
 # VM int columns.
 V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS, V_GROUP = range(7)
 N_VI = 7
@@ -80,16 +83,19 @@ NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
 (R_ENERGY_J, R_MIGRATIONS, R_SLA_S, R_ACTIVE_S, R_REQ_S, R_ALLOC_S, R_MIG_LOSS,
  R_SLA_SUM, R_SLA_N, R_SHUTDOWNS, R_SHUTDOWN_S, R_MIG_S, R_MIG_N, R_DESTROYED,
  R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR, R_GRANTING,
- R_GROUP_VIOLATIONS) = range(22)
-N_RESULTS = 22
+ R_GROUP_VIOLATIONS, R_TRANSFERRED_MIB, R_DOWNTIME_S, R_COPY_ROUNDS) = range(25)
+N_RESULTS = 25
 ERR_NONE, ERR_LIST_FULL, ERR_QUEUE_FULL = 0, 1, 2
 
 # Options (ints).
-(O_POLICY, O_DETECTOR, O_SELECTOR, O_CLOUDSIM, O_SEED, O_GROUPS) = range(6)
-N_OPTIONS = 6
+(O_POLICY, O_DETECTOR, O_SELECTOR, O_CLOUDSIM, O_SEED, O_GROUPS, O_MIGRATION) = range(7)
+N_OPTIONS = 7
+# Migration models (O_MIGRATION).
+CLOUDSIM_MIGRATION, PRECOPY = 0, 1
 # Parameters (floats).
-(P_PARAMETER, P_FALLBACK, P_INTERVAL, P_END, P_FIRST, P_BANDWIDTH_DIVISOR) = range(6)
-N_PARAMETERS = 6
+(P_PARAMETER, P_FALLBACK, P_INTERVAL, P_END, P_FIRST, P_BANDWIDTH_DIVISOR, P_DIRTY_RATE,
+ P_MAX_DOWNTIME, P_MAX_ROUNDS) = range(9)
+N_PARAMETERS = 9
 
 # Per periodic update series.
 S_TIME, S_ACTIVE_HOSTS, S_ENERGY_J, S_MIGRATIONS, S_OVERLOADED, S_POWER_W = range(6)
@@ -469,6 +475,36 @@ def _update_hosts(t, hosts, n, marked, samples, hf, hi, hv, hreq, halloc, hmig, 
         result[R_UPDATES] += 1
 
 
+@kernel
+def precopy(memory_mib, active_mib, dirty_rate, bandwidth_mibps, max_downtime_s, max_rounds,
+            out):
+    """A pre-copy live migration (as KVM/QEMU's): the first round copies all the memory while
+    the VM runs; each next round copies what the VM dirtied meanwhile (dirty_rate x its active
+    memory per second, at most its active memory), until what remains can be copied within
+    max_downtime_s or max_rounds rounds have run; that last copy pauses the VM. Returns the
+    duration, seconds; out = (MiB transferred, downtime s, rounds)."""
+    remaining = memory_mib
+    duration = 0.0
+    sent = 0.0
+    rounds = 0
+    downtime = 0.0
+    while True:
+        rounds += 1
+        copy_s = remaining / bandwidth_mibps
+        duration += copy_s
+        sent += remaining
+        if rounds > 1 and (copy_s <= max_downtime_s or rounds >= max_rounds):
+            downtime = copy_s
+            break
+        remaining = min(active_mib, dirty_rate * active_mib * copy_s)
+        if remaining <= 0:
+            break
+    out[0] = sent
+    out[1] = downtime
+    out[2] = rounds
+    return duration
+
+
 # --- the consolidation round ---------------------------------------------------------------
 
 @kernel
@@ -633,7 +669,8 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     n_cand = 0
     for i in range(hi[h, H_N]):
         v = hv[h, i]
-        if vi[v, V_IN_MIG] == 0:
+        # The VMs the host holds (not one arriving) that are not migrating.
+        if not hmig[h, i] and vi[v, V_IN_MIG] == 0:
             candidates[n_cand] = v
             n_cand += 1
     if n_cand == 0:
@@ -905,6 +942,9 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
                         candidates, mc_x, mc_y, mc_gram, mc_rhs)
             if v < 0:
                 break
+            if n_move >= to_move.shape[0]:
+                result[R_ERROR] = ERR_QUEUE_FULL
+                break
             to_move[n_move] = v
             n_move += 1
             n_saved = _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig,
@@ -966,10 +1006,10 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
                 continue
             movable = False
             for i in range(hi[h, H_N]):
+                if hmig[h, i]:
+                    break
                 if vi[hv[h, i], V_IN_MIG] == 0:
                     movable = True
-                    break
-                if hmig[h, i]:
                     break
             if not movable:
                 continue
@@ -982,7 +1022,7 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
         n_group = 0
         for i in range(hi[chosen, H_N]):
             v = hv[chosen, i]
-            if vi[v, V_IN_MIG] == 0:
+            if not hmig[chosen, i] and vi[v, V_IN_MIG] == 0:
                 group[n_group] = v
                 n_group += 1
         if n_group == 0:
@@ -1024,6 +1064,67 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
             halloc[h, j] = save_alloc[k, j]
             hmig[h, j] = save_mig[k, j]
     return n_plan
+
+
+@kernel
+def _queue_completion(pending_time, pending_vm, pending_host, n, time, v, x):
+    """Insert a migration completion, keeping (time, order of insertion); -1 when full."""
+    if n >= pending_time.shape[0]:
+        return -1
+    j = n
+    while j > 0 and pending_time[j - 1] > time:
+        pending_time[j] = pending_time[j - 1]
+        pending_vm[j] = pending_vm[j - 1]
+        pending_host[j] = pending_host[j - 1]
+        j -= 1
+    pending_time[j] = time
+    pending_vm[j] = v
+    pending_host[j] = x
+    return n + 1
+
+
+@kernel
+def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, marked,
+                         samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                         options, parameters, result):
+    """Complete the queued migrations due by `limit`, an instant at a time
+    (PowerDatacenter.processVmMigrate): the datacenter is updated at that instant if time
+    has passed, each VM leaves its source and is created on its target, then the hosts they
+    changed are measured again. Returns how many remain queued."""
+    cloudsim = options[O_CLOUDSIM] == 1
+    done = 0
+    while done < n and pending_time[done] <= limit and result[R_ERROR] == ERR_NONE:
+        tc = pending_time[done]
+        if tc > result[R_END_S]:
+            _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                    options, parameters, result)
+        n_involved = 0
+        while done < n and pending_time[done] == tc:
+            v = pending_vm[done]
+            x = pending_host[done]
+            source = vi[v, V_HOST]
+            involved[n_involved] = x
+            n_involved += 1
+            if source >= 0:
+                involved[n_involved] = source
+                n_involved += 1
+                _remove(source, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+            _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+            vi[v, V_IN_MIG] = 0
+            if vi[v, V_STATUS] != DESTROYED:
+                _append(x, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                        cloudsim, result)
+                vi[v, V_HOST] = x
+            done += 1
+        # CloudSim updates the whole datacenter again at tc; only the hosts the migrations
+        # changed can measure differently at the same instant.
+        _update_hosts(tc, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc,
+                      hmig, vf, vi, vhist, options, parameters, result, True)
+    for j in range(done, n):
+        pending_time[j - done] = pending_time[j]
+        pending_vm[j - done] = pending_vm[j]
+        pending_host[j - done] = pending_host[j]
+    return n - done
 
 
 # --- placement at creation -----------------------------------------------------------------
@@ -1132,16 +1233,27 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
     end = parameters[P_END]
     cloudsim = options[O_CLOUDSIM] == 1
     involved = np.empty(8 * n_vms + 32, np.int64)
+    pending_time = np.empty(4 * n_vms + 16)
+    pending_vm = np.empty(4 * n_vms + 16, np.int64)
+    pending_host = np.empty(4 * n_vms + 16, np.int64)
     marked = np.zeros(n_hosts, np.bool_)
+    sharing = np.zeros(n_hosts, np.int64)
+    copy_out = np.zeros(3)
     plan_vm = np.empty(4 * n_vms + 16, np.int64)
     plan_host = np.empty(4 * n_vms + 16, np.int64)
     done_at = np.empty(4 * n_vms + 16)
-    order = np.empty(4 * n_vms + 16, np.int64)
     t = parameters[P_FIRST]
     if cloudsim:
         t = t + interval
     row = 0
+    n_pending = 0
     while t <= end and result[R_ERROR] == ERR_NONE:
+        # Migrations that complete by t run first (their events were scheduled before this
+        # update's).
+        n_pending = _complete_migrations(t, pending_time, pending_vm, pending_host, n_pending,
+                                         involved, marked, samples, hf, hi, hv, hreq, halloc,
+                                         hmig, watts, vf, vi, vhist, options, parameters,
+                                         result)
         _update(t, True, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
                 parameters, result)
         granting = result[R_GRANTING] == 1
@@ -1172,48 +1284,50 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                     involved[n_involved] = vi[v, V_HOST]
                     n_involved += 1
             result[R_MIGRATIONS] += 1
-            done_at[k] = t + vf[v, V_RAM] / (hf[x, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
+            if options[O_MIGRATION] == CLOUDSIM_MIGRATION:
+                # CloudSim: the memory once, over half the target's link, no downtime.
+                done_at[k] = t + vf[v, V_RAM] / (hf[x, H_BW] / parameters[P_BANDWIDTH_DIVISOR])
+                result[R_TRANSFERRED_MIB] += vf[v, V_RAM]
+        if options[O_MIGRATION] == PRECOPY and n_plan > 0:
+            # Concurrent migrations share a host's migration bandwidth (the share of its link
+            # CloudSim gives them: bandwidth / P_BANDWIDTH_DIVISOR MB/s).
+            for k in range(n_plan):
+                sharing[plan_host[k]] += 1
+                if vi[plan_vm[k], V_HOST] >= 0:
+                    sharing[vi[plan_vm[k], V_HOST]] += 1
+            for k in range(n_plan):
+                v = plan_vm[k]
+                x = plan_host[k]
+                source = vi[v, V_HOST]
+                link = hf[x, H_BW]
+                ways = sharing[x]
+                if source >= 0:
+                    link = min(link, hf[source, H_BW])
+                    ways = max(ways, sharing[source])
+                bandwidth = link / parameters[P_BANDWIDTH_DIVISOR] / ways
+                duration = precopy(vf[v, V_RAM], vf[v, V_RAM] * vf[v, V_ACTIVE],
+                                   parameters[P_DIRTY_RATE], bandwidth,
+                                   parameters[P_MAX_DOWNTIME], parameters[P_MAX_ROUNDS],
+                                   copy_out)
+                done_at[k] = t + duration
+                result[R_TRANSFERRED_MIB] += copy_out[0]
+                result[R_DOWNTIME_S] += copy_out[1]
+                result[R_COPY_ROUNDS] += copy_out[2]
+            for k in range(n_plan):
+                sharing[plan_host[k]] = 0
+                if vi[plan_vm[k], V_HOST] >= 0:
+                    sharing[vi[plan_vm[k], V_HOST]] = 0
         _update_hosts(t, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc, hmig,
                       vf, vi, vhist, options, parameters, result, False)
-        # Migration completions, in time order (ties in the order they started).
+        # Queue the migrations' completions, in time order (ties: in the order they started,
+        # which is the order CloudSim's events run in).
         for k in range(n_plan):
-            order[k] = k
-        for i in range(1, n_plan):
-            o = order[i]
-            j = i - 1
-            while j >= 0 and done_at[order[j]] > done_at[o]:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = o
-        k = 0
-        while k < n_plan:
-            tc = done_at[order[k]]
-            if tc > end:
+            n_pending = _queue_completion(pending_time, pending_vm, pending_host, n_pending,
+                                          done_at[k], plan_vm[k], plan_host[k])
+            if n_pending < 0:
+                result[R_ERROR] = ERR_QUEUE_FULL
+                n_pending = 0
                 break
-            if tc > result[R_END_S]:
-                _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
-                        vhist, options, parameters, result)
-            n_involved = 0
-            while k < n_plan and done_at[order[k]] == tc:
-                v = plan_vm[order[k]]
-                x = plan_host[order[k]]
-                source = vi[v, V_HOST]
-                involved[n_involved] = x
-                n_involved += 1
-                if source >= 0:
-                    involved[n_involved] = source
-                    n_involved += 1
-                    _remove(source, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
-                _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
-                vi[v, V_IN_MIG] = 0
-                _append(x, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                        cloudsim, result)
-                vi[v, V_HOST] = x
-                k += 1
-            # CloudSim updates the whole datacenter again at tc; only the hosts the
-            # migrations changed can measure differently at the same instant.
-            _update_hosts(tc, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc,
-                          hmig, vf, vi, vhist, options, parameters, result, True)
         if row < series.shape[0]:
             active = 0
             power = 0.0
@@ -1232,6 +1346,9 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             # schedules no further update (PowerDatacenter: minTime == Double.MAX_VALUE).
             break
         t = t + interval
+    n_pending = _complete_migrations(end, pending_time, pending_vm, pending_host, n_pending,
+                                     involved, marked, samples, hf, hi, hv, hreq, halloc, hmig,
+                                     watts, vf, vi, vhist, options, parameters, result)
     if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
         _update(end, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
                 options, parameters, result)
