@@ -15,6 +15,7 @@ Every option can also come from a TOML scenario file (`--scenario`), a table per
                  sharing, idle_tax, max_balloon, compression_cache, ...
     [run]        tick_s = 300  days = 7  out = "vmsched-out"  memory_limit_gib = 16
     [consolidation] policy = "lr-mmt-1.2"  preset = "cloudsim-planetlab"  rules = "cloudsim"
+                 migration = "cloudsim"   # or "precopy"
 
 \b
 `days` and `seed` may sit in [workload] or in [run], not in both.
@@ -44,6 +45,7 @@ DEFAULTS = {
     "overcommit": "nova", "cpu_ratio": None, "ram_ratio": None, "policy": "best_fit",
     "cpu_model": "fair_share", "memory_model": "esxi", "tick_s": 300.0, "out": "vmsched-out",
     "memory_limit": None, "consolidation": None, "preset": None, "rules": None,
+    "migration": None,
 }
 SCENARIO_KEYS = {
     "workload": {"format": "format", "path": "path", "cpu_readings": "cpu_readings",
@@ -55,7 +57,8 @@ SCENARIO_KEYS = {
     "host_models": {"cpu": "cpu_model", "memory": "memory_model"},
     "run": {"tick_s": "tick_s", "days": "days", "out": "out", "seed": "seed",
             "memory_limit_gib": "memory_limit"},
-    "consolidation": {"policy": "consolidation", "preset": "preset", "rules": "rules"},
+    "consolidation": {"policy": "consolidation", "preset": "preset", "rules": "rules",
+                      "migration": "migration"},
 }
 
 
@@ -109,6 +112,7 @@ TYPES = {
     "policy": click.STRING, "cpu_model": click.STRING, "memory_model": click.STRING,
     "tick_s": _Positive(), "out": click.STRING, "memory_limit": _Positive(),
     "consolidation": click.STRING, "preset": click.STRING, "rules": click.STRING,
+    "migration": click.STRING,
 }
 
 
@@ -448,6 +452,9 @@ def main():
               help="Consolidation rules: cloudsim (CloudSim 3.0.3's, quirks included) or "
                    "vmsched (memory counts, VMs stay to the end) [default: cloudsim with "
                    "--preset cloudsim-planetlab, else vmsched].")
+@click.option("--migration", default=None,
+              help="Consolidation's migration model: cloudsim (memory over half the link) or "
+                   "precopy (rounds of dirtied pages, shared links) [default: cloudsim].")
 def simulate(no_plots, no_progress, **given):
     """Simulate a workload on a fleet and print the summary.
 
@@ -462,7 +469,7 @@ def simulate(no_plots, no_progress, **given):
     if values["consolidation"] is not None:
         run_guarded(lambda: _consolidate(values, plots=not no_plots))
         return
-    for option in ("preset", "rules"):
+    for option in ("preset", "rules", "migration"):
         if values[option] is not None:
             raise Failure(f"--{option} is for --consolidation runs; give --consolidation "
                           f"POLICY too")
@@ -478,7 +485,8 @@ NOT_FOR_CONSOLIDATION = {"tick_s": "--tick", "cpu_model": "--cpu-model",
 
 def _consolidate(values, plots):
     from vmsched import Fleet
-    from vmsched.simulation.consolidation import RULES, SETUPS, consolidate, parse_policy
+    from vmsched.simulation.consolidation import (MIGRATION_MODELS, RULES, SETUPS,
+                                                  consolidate, parse_policy)
 
     policy = parse_policy(values["consolidation"])
     unused = [option for key, option in NOT_FOR_CONSOLIDATION.items() if key in values["given"]]
@@ -488,6 +496,9 @@ def _consolidate(values, plots):
         raise Failure(f"--preset {values['preset']} is unknown; known: {', '.join(SETUPS)}")
     if values["rules"] is not None and values["rules"] not in RULES:
         raise Failure(f"--rules {values['rules']} is unknown; known: {', '.join(RULES)}")
+    if values["migration"] is not None and values["migration"] not in MIGRATION_MODELS:
+        raise Failure(f"--migration {values['migration']} is unknown; known: "
+                      f"{', '.join(MIGRATION_MODELS)}")
     values["format"] = resolve_format(values)
     if values["format"] == "synthetic":
         raise Failure("--consolidation needs a trace of per-VM CPU series (--format planetlab "
@@ -515,7 +526,8 @@ def _consolidate(values, plots):
     if values["preset"] is None:
         fleet = Fleet.uniform(values["hosts"], **shape)
     results = consolidate(workload, policy, preset=values["preset"], rules=values["rules"],
-                          fleet=fleet, seed=values["seed"])
+                          fleet=fleet, seed=values["seed"],
+                          migration=values["migration"] or "cloudsim")
     summary = results.summary
     width = max(len(k) for k in summary.index)
     for key, value in summary.items():
