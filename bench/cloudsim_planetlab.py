@@ -25,26 +25,12 @@ import vmsched  # noqa: F401  (the RSS baseline is taken after importing it)
 RSS_AFTER_IMPORT_MIB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 from vmsched.simulation import consolidate  # noqa: E402
+from vmsched.simulation.consolidation import CLOUDSIM_FIGURES  # noqa: E402
 from vmsched.workload.readers import read_planetlab  # noqa: E402
 
 POLICIES = ("npa", "dvfs", "thr-mmt-0.8", "iqr-mmt-1.5", "mad-mmt-2.5", "lr-mmt-1.2",
             "lrr-mmt-1.2", "lr-mc-1.2", "lr-mu-1.2", "thr-mu-0.8", "lr-rs-1.2")
-#: CloudSim 3.0.3 (and 4.0 where marked) on 20110303 and 20110306: energy kWh, migrations,
-#: SLATAH %, PDM %, SLAV %, host shutdowns.
-CLOUDSIM = {
-    ("20110303", "npa"): (2410.80, 0, 0.0, 0.0, 0.0, 455),
-    ("20110303", "dvfs"): (802.75, 0, 0.0, 0.0, 0.0, 455),
-    ("20110303", "thr-mmt-0.8"): (192.62, 26711, 4.91, 0.06, 0.00318, 5885),
-    ("20110303", "iqr-mmt-1.5"): (189.98, 26282, 4.82, 0.06, 0.00301, 5868),
-    ("20110303", "mad-mmt-2.5"): (185.79, 26556, 5.05, 0.07, 0.00334, 5828),
-    ("20110303", "lr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
-    ("20110303", "lrr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
-    ("20110303", "lr-mc-1.2"): (151.07, 23380, 7.01, 0.10, 0.00683, 4078),
-    ("20110303", "lr-mu-1.2"): (175.60, 30166, 8.15, 0.08, 0.00613, 5632),
-    ("20110303", "thr-mu-0.8"): (212.07, 31305, 7.40, 0.07, 0.00495, None),   # CloudSim 4.0
-    ("20110303", "lr-rs-1.2"): (149.75, 23168, 7.28, 0.10, 0.00723, 4035),     # unseeded
-    ("20110306", "lr-mmt-1.2"): (123.28, 20878, 5.88, 0.08, 0.00462, 4018),
-}
+CLOUDSIM = CLOUDSIM_FIGURES
 
 
 def default_days():

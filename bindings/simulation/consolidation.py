@@ -57,6 +57,28 @@ INTERVAL_S = 300.0
 #: VMs one host's list can hold (at once, counting VMs migrating in).
 LIST_CAPACITY = 64
 
+#: CloudSim's published PlanetLab results (Beloglazov and Buyya's experiments; CloudSim 3.0.3
+#: with the trace files sorted by name, except where noted), as it prints them:
+#: (day, policy) -> (energy kWh, migrations, SLATAH %, PDM %, SLAV %, host shutdowns).
+CLOUDSIM_FIGURES = {
+    ("20110303", "npa"): (2410.80, 0, 0.00, 0.00, 0.00000, 455),
+    ("20110303", "dvfs"): (802.75, 0, 0.00, 0.00, 0.00000, 455),
+    ("20110303", "thr-mmt-0.8"): (192.62, 26711, 4.91, 0.06, 0.00318, 5885),
+    ("20110303", "iqr-mmt-1.5"): (189.98, 26282, 4.82, 0.06, 0.00301, 5868),
+    ("20110303", "mad-mmt-2.5"): (185.79, 26556, 5.05, 0.07, 0.00334, 5828),
+    ("20110303", "lr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
+    ("20110303", "lrr-mmt-1.2"): (163.48, 27859, 5.86, 0.08, 0.00464, 5053),
+    ("20110303", "lr-mc-1.2"): (151.07, 23380, 7.01, 0.10, 0.00683, 4078),
+    ("20110303", "lr-mu-1.2"): (175.60, 30166, 8.15, 0.08, 0.00613, 5632),
+    ("20110303", "thr-mu-0.8"): (212.07, 31305, 7.40, 0.07, 0.00495, None),  # CloudSim 4.0
+    ("20110303", "lr-rs-1.2"): (149.75, 23168, 7.28, 0.10, 0.00723, 4035),    # unseeded
+    ("20110306", "lr-mmt-1.2"): (123.28, 20878, 5.88, 0.08, 0.00462, 4018),
+}
+#: Of those, the ones vmsched reproduces exactly (the others: MC's regression library,
+#: CloudSim 4.0, CloudSim's unseeded random selection).
+CLOUDSIM_EXACT = tuple(key for key in CLOUDSIM_FIGURES
+                       if key[1] not in ("lr-mc-1.2", "thr-mu-0.8", "lr-rs-1.2"))
+
 
 @dataclass(frozen=True)
 class ConsolidationPolicy:
@@ -498,6 +520,6 @@ class ConsolidationResults:
         return Path(path)
 
 
-__all__ = ["ConsolidationPolicy", "ConsolidationResults", "ConsolidationSetup",
-           "DEFAULT_PARAMETERS", "MIGRATION_MODELS", "RULES", "SETUPS", "consolidate",
+__all__ = ["CLOUDSIM_EXACT", "CLOUDSIM_FIGURES", "ConsolidationPolicy", "ConsolidationResults",
+           "ConsolidationSetup", "DEFAULT_PARAMETERS", "MIGRATION_MODELS", "RULES", "SETUPS", "consolidate",
            "parse_policy"]

@@ -372,6 +372,24 @@ def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
 
 
 @kernel
+def _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result):
+    """CloudSim's getCompletedVms: host h's VMs not migrating whose demand is exactly 0 are
+    destroyed and never return."""
+    i = 0
+    while i < hi[h, H_N]:
+        v = hv[h, i]
+        if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
+            _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
+            vi[v, V_HOST] = -1
+            vi[v, V_ALIVE] = 0
+            vi[v, V_STATUS] = DESTROYED
+            vf[v, V_END_S] = t
+            result[R_DESTROYED] += 1
+        else:
+            i += 1
+
+
+@kernel
 def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
             options, parameters, result):
     """A datacenter update at t: every host measured and billed for the energy since the
@@ -419,18 +437,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
             frame += e
             hf[h, H_ENERGY_J] += e
         if cloudsim:
-            i = 0
-            while i < hi[h, H_N]:
-                v = hv[h, i]
-                if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
-                    _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
-                    vi[v, V_HOST] = -1
-                    vi[v, V_ALIVE] = 0
-                    vi[v, V_STATUS] = DESTROYED
-                    vf[v, V_END_S] = t
-                    result[R_DESTROYED] += 1
-                else:
-                    i += 1
+            _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
     result[R_ENERGY_J] += frame
     result[R_END_S] = t
     result[R_UPDATES] += 1
@@ -459,18 +466,7 @@ def _update_hosts(t, hosts, n, marked, samples, hf, hi, hv, hreq, halloc, hmig, 
             _update_vm(hv[h, i], t, False, samples, vf, vi, vhist, interval, first_s)
         _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
         if cloudsim and destroy:
-            i = 0
-            while i < hi[h, H_N]:
-                v = hv[h, i]
-                if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
-                    _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
-                    vi[v, V_HOST] = -1
-                    vi[v, V_ALIVE] = 0
-                    vi[v, V_STATUS] = DESTROYED
-                    vf[v, V_END_S] = t
-                    result[R_DESTROYED] += 1
-                else:
-                    i += 1
+            _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
     if destroy:
         result[R_UPDATES] += 1
 
@@ -631,7 +627,7 @@ def _least_squares_r2(x, y, m, p, gram, rhs):
 
 
 @kernel
-def _correlation_choice(vi, vhist, candidates, n_cand, x, y, gram, rhs):
+def correlation_choice(vi, vhist, candidates, n_cand, x, y, gram, rhs):
     """MC: the candidate whose history is best explained (R^2) by the others' (least squares
     with an intercept over their common history length); -1 when the regression has no
     degrees of freedom (then MMT decides)."""
@@ -679,7 +675,7 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     if selector == RS:
         return candidates[np.random.randint(0, n_cand)]
     if selector == MC:
-        c = _correlation_choice(vi, vhist, candidates, n_cand, mc_x, mc_y, mc_gram, mc_rhs)
+        c = correlation_choice(vi, vhist, candidates, n_cand, mc_x, mc_y, mc_gram, mc_rhs)
         if c >= 0:
             return candidates[c]
     best = -1
