@@ -30,9 +30,6 @@ from vmsched.workload.readers import read_planetlab  # noqa: E402
 
 POLICIES = ("npa", "dvfs", "thr-mmt-0.8", "iqr-mmt-1.5", "mad-mmt-2.5", "lr-mmt-1.2",
             "lrr-mmt-1.2", "lr-mc-1.2", "lr-mu-1.2", "thr-mu-0.8", "lr-rs-1.2")
-CLOUDSIM = CLOUDSIM_FIGURES
-
-
 def default_days():
     data = Path(os.environ.get("VMSCHED_DATA", Path(__file__).resolve().parents[2] / "shared"
                                / "data"))
@@ -98,7 +95,7 @@ def main():
                                           rules=rule)
                     walls.append(results.wall_s * 1000)
                 s = results.summary
-                known = CLOUDSIM.get((name, policy)) if rule == "cloudsim" else None
+                known = CLOUDSIM_FIGURES.get((name, policy)) if rule == "cloudsim" else None
                 reference = ""
                 if known is not None:
                     reference = (f"{known[0]:.2f} {known[1]} {known[4]:.5f} "

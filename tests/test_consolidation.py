@@ -232,18 +232,23 @@ def _grouped(samples, groups, spec, memory_mib=613):
     return Workload(table, cpu=workload.cpu, groups=spec)
 
 
+def _draw_day(data, max_hosts, max_level, max_samples):
+    """(n_hosts, n_vms, samples): a small fleet's size and its VMs' traces, drawn."""
+    n_hosts = data.draw(st.integers(2, max_hosts))
+    n_vms = data.draw(st.integers(1, 3 * n_hosts))
+    n_samples = data.draw(st.integers(4, max_samples))
+    levels = data.draw(st.lists(st.integers(0, max_level), min_size=n_vms * n_samples,
+                                max_size=n_vms * n_samples))
+    return n_hosts, n_vms, np.array(levels, float).reshape(n_vms, n_samples) / 100
+
+
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_anti_affinity_holds_through_consolidation(data):
     """Every placement and migration keeps each anti-affinity group's members on distinct
     hosts (at most max_per_host): checked by the engine at every update (violations counted)
-    and on the final placement; the same workload without groups packs them together."""
-    n_hosts = data.draw(st.integers(3, 8))
-    n_vms = data.draw(st.integers(2, 3 * n_hosts))
-    n_samples = data.draw(st.integers(4, 24))
-    levels = data.draw(st.lists(st.integers(0, 95), min_size=n_vms * n_samples,
-                                max_size=n_vms * n_samples))
-    samples = np.array(levels, float).reshape(n_vms, n_samples) / 100
+    and on the final placement."""
+    n_hosts, n_vms, samples = _draw_day(data, 8, 95, 24)
     n_groups = data.draw(st.integers(1, 3))
     groups = [f"g{i % n_groups}" if i < n_hosts * n_groups else None for i in range(n_vms)]
     maximum = data.draw(st.integers(1, 2))
@@ -324,12 +329,8 @@ def test_migrations_longer_than_a_round_keep_the_invariants(data):
     hosts, are not selected again while they move, and complete in time order); the run
     keeps its invariants: energy within the fleet's full power, every VM on one host at the
     end, no anti-affinity violation, granted <= requested."""
-    n_hosts = data.draw(st.integers(2, 6))
-    n_vms = data.draw(st.integers(1, 3 * n_hosts))
-    n_samples = data.draw(st.integers(4, 30))
-    levels = data.draw(st.lists(st.integers(0, 100), min_size=n_vms * n_samples,
-                                max_size=n_vms * n_samples))
-    samples = np.array(levels, float).reshape(n_vms, n_samples) / 100
+    n_hosts, n_vms, samples = _draw_day(data, 6, 100, 30)
+    n_samples = samples.shape[1]
     fleet = Fleet.uniform(n_hosts, vcpus=2, memory_mib=8192, disk_gib=0, overcommit="none")
     policy = data.draw(st.sampled_from(["thr-mmt-0.5", "lr-mu-1.2", "mad-mmt-1.0"]))
     rules = data.draw(st.sampled_from(["vmsched", "cloudsim"]))

@@ -237,8 +237,7 @@ def _hosts_from_fleet(fleet, pcpu_speed, bandwidth_mbps):
         raise InvalidRequest("consolidation needs a fleet with VCPU and MEMORY_MB classes")
     v, m = resources.index("VCPU"), resources.index("MEMORY_MB")
     pcpus = (fleet.total[:, v] - fleet.reserved[:, v]).astype(np.float64)
-    memory = np.floor((fleet.total[:, m] - fleet.reserved[:, m])
-                      * fleet.allocation_ratio[:, m]).astype(np.float64)
+    memory = fleet.capacity[:, m].astype(np.float64)     # Placement's capacity, MiB
     speed = _per_host("pcpu_speed", pcpu_speed, n)
     bandwidth = _per_host("bandwidth_mbps", bandwidth_mbps, n)
     if (pcpus <= 0).any():
@@ -388,6 +387,9 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     if result[engine.R_ERROR] == engine.ERR_LIST_FULL:
         raise InvalidRequest(f"a host was planned more than {LIST_CAPACITY} VMs at once; "
                              f"consolidation supports at most that many per host")
+    if result[engine.R_ERROR] != engine.ERR_NONE:
+        raise InvalidRequest("consolidation planned more migrations at once than it can "
+                             "queue (one per VM and round at most); the run was stopped")
     return ConsolidationResults(chosen, rules, setup.name if setup else None, workload, models,
                                 result, hf, vf, vi, series[:rows], wall, migration)
 
@@ -438,6 +440,8 @@ class ConsolidationResults:
             "VMs destroyed at zero demand": int(result[E.R_DESTROYED]),
             "VMs not placed": int(result[E.R_NOT_PLACED]),
             "anti-affinity violations": int(result[E.R_GROUP_VIOLATIONS]),
+            # CloudSim exits on these; here the host is skipped or its power taken at 1.
+            "utilisations above 1": int(result[E.R_ANOMALIES]),
             "simulated s": result[E.R_END_S],
             "wall seconds": wall_s,
         }, dtype=object)

@@ -74,8 +74,8 @@ N_CACHE = HISTORY_LENGTH + 3
  V_END_S, V_REQ_T, V_GROUP_MAX, V_ACTIVE) = range(25)
 N_VF = 25
 # VM int columns.
-V_HOST, V_IN_MIG, V_ALIVE, V_HLEN, V_INST, V_STATUS, V_GROUP = range(7)
-N_VI = 7
+V_HOST, V_IN_MIG, V_HLEN, V_INST, V_STATUS, V_GROUP = range(6)
+N_VI = 6
 # VM outcomes (V_STATUS).
 NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
 
@@ -228,13 +228,6 @@ def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim
 
 
 @scalar_helper
-def _planned_mips(h, hf, hi, halloc, hmig):
-    """MIPS the host grants now, a VM migrating in counted at its full request (kept by
-    _reallocate)."""
-    return hf[h, H_PLANNED]
-
-
-@scalar_helper
 def _fraction(hf, h, mips):
     """A host's utilisation as CloudSim reports it (values just above 1 count as 1)."""
     u = mips / hf[h, H_TOTAL]
@@ -381,7 +374,6 @@ def _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result):
         if not hmig[h, i] and vi[v, V_IN_MIG] == 0 and vf[v, V_REQ] == 0:
             _remove(h, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, True)
             vi[v, V_HOST] = -1
-            vi[v, V_ALIVE] = 0
             vi[v, V_STATUS] = DESTROYED
             vf[v, V_END_S] = t
             result[R_DESTROYED] += 1
@@ -1168,7 +1160,6 @@ def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
                     cloudsim, result)
             _planned_onto(target, hi, cand, counts, pristine, class_ptr, class_end)
             vi[v, V_HOST] = target
-            vi[v, V_ALIVE] = 1
             vi[v, V_STATUS] = RUNNING
         else:
             vi[v, V_STATUS] = NOT_PLACED
@@ -1189,8 +1180,8 @@ def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
 def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_capacity,
                       series):
     """Run a day. Inputs are filled by the caller (host capacities and classes, VM speeds and
-    sizes, options and parameters); returns (results, host lists unused). `series` has one
-    row per periodic update."""
+    sizes, options and parameters); the per-host and per-VM totals are left in hf and vf.
+    Returns (results: float64 [N_RESULTS], rows of `series` filled: one per round)."""
     n_hosts = hf.shape[0]
     n_vms = vf.shape[0]
     result = np.zeros(N_RESULTS)
