@@ -79,6 +79,16 @@ class ResourceLimit(VmschedError, MemoryError):
     before it starts, with the estimate and the limit in the message."""
 
 
+class ScenarioError(InvalidRequest):
+    """A scenario or a sweep is malformed or cannot run as given: an unknown table or key, a
+    bad value, a setting given twice, settings that cannot go together, a missing trace."""
+
+
+class SweepError(VmschedError):
+    """A sweep cannot run on the cluster it was given (e.g. a worker with another vmsched
+    version); the message names the workers."""
+
+
 class DataWarning(UserWarning):
     """The input is usable but not all of it was used as given (e.g. trace rows that match
     nothing); the message counts what."""

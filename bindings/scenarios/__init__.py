@@ -1,0 +1,6 @@
+"""Scenarios (one run's settings, as a TOML file holds them) and sweeps of many on Dask."""
+
+from vmsched.scenarios.run import Plan, ScenarioResult, WorkloadCache, run_scenario
+from vmsched.scenarios.scenario import Scenario
+
+__all__ = ["Plan", "Scenario", "ScenarioResult", "WorkloadCache", "run_scenario"]
