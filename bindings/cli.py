@@ -288,6 +288,87 @@ def size(**given):
     run_guarded(answer)
 
 
+@main.command()
+@click.argument("sweep_file", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, help="Sweep folder: per-scenario results (a rerun "
+              "resumes), the merged tables summary/ticks/tenants/errors.parquet and plots.")
+@click.option("--scheduler", default=None,
+              help="A Dask scheduler's address (tcp://HOST:PORT) [default: a LocalCluster on "
+                   "this machine].")
+@click.option("--workers", type=TYPES["vms"], default=None,
+              help="LocalCluster worker processes [default: one per core].")
+@click.option("--no-plots", is_flag=True, help="Do not write PNG plots.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def sweep(sweep_file, out, scheduler, workers, no_plots, no_progress):
+    """Run a sweep: a scenario file's tables plus [sweep] (replicates, plots, against) and
+    [sweep.axes] ("table.key" = [values], e.g. "fleet.cpu_ratio" = [1, 2, 4, 8]), every
+    combination of the axes times each replicate (seed + r), on Dask.
+
+    The whole file is checked before anything runs. A failed scenario is recorded (exit
+    status 1) while the others go on; rerunning into the same --out runs only what is not
+    finished.
+    """
+    def answer():
+        from vmsched.scenarios import Sweep
+
+        if scheduler is not None and workers is not None:
+            raise Failure("--workers sizes the LocalCluster; a --scheduler's cluster has its own")
+        plan = Sweep.from_toml(sweep_file)
+        check_out_folder(out)
+        results = plan.run(scheduler, out=out, workers=workers, plots=not no_plots,
+                           progress=not no_progress and sys.stderr.isatty())
+        click.echo(_sweep_table(results))
+        timing = results.timing
+        click.echo(f"\n{len(plan.points)} scenarios: {timing['scenarios run']} run"
+                   + (f", {timing['scenarios already finished']} already finished"
+                      if timing.get("scenarios already finished") else "")
+                   + f", {len(results.errors)} failed; {timing['wall s']:.1f} s"
+                   + (f" (cluster start {timing['cluster start s']:.1f} s)"
+                      if "cluster start s" in timing else ""))
+        click.echo(f"wrote {out}/: summary, ticks, tenants, errors (.parquet)"
+                   + ("" if no_plots else " and plots (.png)"))
+        for _, row in results.errors.iterrows():
+            first = row["error"].splitlines()[0]
+            click.echo(f"vmsched: scenario {row['scenario']} failed: {first}", err=True)
+        if len(results.errors):
+            sys.exit(1)
+
+    run_guarded(answer)
+
+
+def _sweep_table(results):
+    """Median (p95, max) over replicates of the plotted figures, per swept combination."""
+    summary = results.summary
+    axes = list(results.sweep.axes)
+    metrics = [m for m in results.sweep.plots if m in summary]
+    if not len(summary) or not metrics:
+        return "no scenario finished"
+    if not axes:
+        grouped = [((), summary)]
+    else:
+        grouped = summary.groupby(axes, sort=False)
+    lines = []
+    header = [*(a.split(".")[-1] for a in axes), "runs",
+              *(f"{m}: p50 / p95 / max" for m in metrics)]
+    rows = []
+    for key, group in grouped:
+        key = key if isinstance(key, tuple) else (key,)
+        cells = [str(k) for k in key] + [str(len(group))]
+        for m in metrics:
+            v = group[m].to_numpy(dtype=float)
+            cells.append(" / ".join(_short(x) for x in (np.percentile(v, 50),
+                                                         np.percentile(v, 95), v.max())))
+        rows.append(cells)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _short(value):
+    return f"{value:g}" if abs(value) >= 1 or value == 0 else f"{value:.4f}"
+
+
 class _progress_bar:
     def __init__(self, total):
         self.bar = click.progressbar(length=total, label="simulating", file=sys.stderr)

@@ -2,5 +2,6 @@
 
 from vmsched.scenarios.run import Plan, ScenarioResult, WorkloadCache, run_scenario
 from vmsched.scenarios.scenario import Scenario
+from vmsched.scenarios.sweep import Sweep, SweepResults
 
-__all__ = ["Plan", "Scenario", "ScenarioResult", "WorkloadCache", "run_scenario"]
+__all__ = ["Plan", "Scenario", "ScenarioResult", "Sweep", "SweepResults", "WorkloadCache", "run_scenario"]

@@ -102,8 +102,9 @@ def run_scenario(scenario, *, workloads=None, progress=None, echo=None):
 class Plan:
     """A checked scenario (see the module doc): building one checks, `run` does the work."""
 
-    def __init__(self, scenario):
+    def __init__(self, scenario, check_files=True):
         self.scenario = scenario if isinstance(scenario, Scenario) else Scenario(scenario)
+        self.check_files = check_files     # False: the files are read elsewhere (a worker)
         values = self.values = self.scenario.settings()
         self.consolidation = values["consolidation"] is not None
         if self.consolidation:
@@ -122,14 +123,14 @@ class Plan:
         from vmsched.placement.policy import resolve_policy
 
         values = self.values
-        values["format"] = resolve_format(values)
+        values["format"] = resolve_format(values, self.check_files)
         self.models = HostModels(cpu=values["cpu_model"], memory=values["memory_model"],
                                  **values["memory_parameters"])
         resolve_policy(values["policy"])
         self.shape = host_shape(values)
         check_fleet_options(values)
         check_memory(values)
-        check_trace(values)
+        check_trace(values, self.check_files)
 
     def _check_consolidation(self):
         from vmsched.simulation.consolidation import MIGRATION_MODELS, RULES, SETUPS, parse_policy
@@ -145,7 +146,7 @@ class Plan:
             if values[option] is not None and values[option] not in known:
                 raise ScenarioError(f"--{option} {values[option]} is unknown; known: "
                                     f"{', '.join(known)}")
-        values["format"] = resolve_format(values)
+        values["format"] = resolve_format(values, self.check_files)
         if values["format"] == "synthetic":
             raise ScenarioError("--consolidation needs a trace of per-VM CPU series (--format "
                                 "planetlab --trace DAY_FOLDER)")
@@ -164,7 +165,7 @@ class Plan:
             if values["hosts"] is None:
                 raise ScenarioError("a --consolidation run without --preset needs --hosts N")
         check_memory(values)
-        check_trace(values)
+        check_trace(values, self.check_files)
 
     # ------------------------------------------------------------ the run
 
@@ -239,7 +240,7 @@ class Plan:
 
 # ------------------------------------------------------------ the checks, one per concern
 
-def resolve_format(values):
+def resolve_format(values, check_files=True):
     """The workload format: --format, else told from the trace when it says so unambiguously
     (a CSV or Parquet table with vmsched's own columns), else synthetic without a trace."""
     if values["format"] is not None:
@@ -248,6 +249,9 @@ def resolve_format(values):
     if not path:
         return "synthetic"
     if not Path(path).exists():
+        if not check_files:
+            raise ScenarioError(f"give workload.format for {path}: it is not readable here, "
+                                f"so its format cannot be told from the file")
         raise ScenarioError(f"trace {path} does not exist")
     if Path(path).is_file() and _is_vmsched_table(Path(path)):
         return "table"
@@ -271,8 +275,8 @@ def _is_vmsched_table(path):
     return needed <= {name.strip() for name in header.split(",")}
 
 
-def check_trace(values):
-    """The workload settings go together and the trace exists (here: where the run runs)."""
+def check_trace(values, check_files=True):
+    """The workload settings go together and (check_files) the trace exists here."""
     if values["cpu_readings"] and values["format"] != "azure-vmtable":
         raise ScenarioError(f"--cpu-readings is for --format azure-vmtable, not "
                             f"{values['format']}")
@@ -283,6 +287,8 @@ def check_trace(values):
         return
     if not values["path"]:
         raise ScenarioError(f"--format {values['format']} needs --trace PATH (workload.path)")
+    if not check_files:
+        return
     if not Path(values["path"]).exists():
         raise ScenarioError(f"trace {values['path']} does not exist")
     if values["cpu_readings"] and not Path(values["cpu_readings"]).is_file():

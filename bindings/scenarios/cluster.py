@@ -1,0 +1,72 @@
+"""The Dask cluster a sweep runs on: a LocalCluster sized to this machine, or a scheduler's.
+
+`local_cluster(workers)` starts `workers` worker processes (default: one per core) of one
+thread each, and gives each scenario `cores // workers` kernel threads, so that workers x
+threads x kernel threads <= cores. Where the platform has it, workers are forked from a
+forkserver that has imported vmsched and run a tiny scenario once (`vmsched.scenarios.preload`),
+so every worker starts with its compiled kernels loaded; that forkserver uses Numba's
+fork-safe workqueue threading layer. Elsewhere workers are spawned and warmed one by one.
+"""
+
+import contextlib
+import logging
+import multiprocessing
+import os
+
+
+def cores():
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def kernel_threads_for(workers, threads_per_worker=1):
+    """Kernel threads per scenario so that workers x threads x kernel threads <= cores."""
+    return max(1, cores() // (workers * threads_per_worker))
+
+
+@contextlib.contextmanager
+def _forkserver_environment():
+    """The forkserver, started by the cluster's first worker, inherits this process's
+    environment: it gets NUMBA_THREADING_LAYER=workqueue (unless one is chosen), as only a
+    fork-safe layer may run kernels before forking. This process's own Numba, already
+    imported, keeps its layer; the variable is restored afterwards."""
+    chosen = "NUMBA_THREADING_LAYER" in os.environ
+    if not chosen:
+        os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
+    try:
+        yield
+    finally:
+        if not chosen:
+            os.environ.pop("NUMBA_THREADING_LAYER", None)
+
+
+@contextlib.contextmanager
+def local_cluster(workers=None):
+    """(client, kernel threads) of a LocalCluster of `workers` one-thread processes, closed
+    on exit."""
+    import dask
+    from distributed import Client, LocalCluster
+    from distributed.utils import get_mp_context
+
+    workers = workers or cores()
+    forkserver = "forkserver" in multiprocessing.get_all_start_methods()
+    method = "forkserver" if forkserver else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}), \
+            _forkserver_environment():
+        if forkserver:
+            # Applies when this process starts its forkserver (its first sweep).
+            get_mp_context().set_forkserver_preload(["distributed", "vmsched.scenarios.preload"])
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    try:
+        with Client(cluster) as client:
+            if not forkserver:
+                from vmsched.scenarios.worker import warm
+
+                client.run(warm)
+            yield client, kernel_threads_for(workers)
+    finally:
+        cluster.close()
