@@ -60,7 +60,7 @@ def local_cluster(workers=None):
             # Applies when this process starts its forkserver (its first sweep).
             get_mp_context().set_forkserver_preload(["distributed", "vmsched.scenarios.preload"])
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     try:
         with Client(cluster) as client:
             if not forkserver:

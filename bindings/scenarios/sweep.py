@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vmsched.errors import ScenarioError, SweepError
+from vmsched.errors import ScenarioError, SweepError, VmschedError
 from vmsched.scenarios.run import Plan
 from vmsched.scenarios.scenario import Scenario, check_value, read_toml, split_key, whole
 
@@ -125,7 +125,7 @@ class Sweep:
                 scenario = self.scenario.replace(values).replicate(replicate)
                 try:
                     Plan(scenario, check_files=False)
-                except ScenarioError as error:
+                except (VmschedError, ValueError) as error:    # ScenarioError among them
                     where = ", ".join(f"{k} = {v!r}" for k, v in values.items()) or "the scenario"
                     raise ScenarioError(f"{where}: {error}") from None
                 points.append(Point(len(points), values, replicate, scenario))
