@@ -235,8 +235,9 @@ def _simulate(scenario, plots, progress):
 
     plan = Plan(scenario)         # everything that can be checked is checked before any work
     out = check_out_folder(plan.values["out"])
-    bar = _progress_bar if progress and sys.stderr.isatty() else None
-    outcome = plan.run(progress=bar, echo=_note)
+    shown = progress and sys.stderr.isatty()
+    outcome = plan.run(progress=_progress_bar if shown else None,
+                       sizing_progress=_sizing_bar if shown else None, echo=_note)
     if plan.consolidation:
         summary = outcome.summary()
         width = max(len(k) for k in summary.index)
@@ -261,29 +262,62 @@ def _note(message):
 
 @main.command()
 @workload_options
-def size(**given):
-    """The smallest fleet of one host shape that places a workload with no rejection."""
+@click.option("--replicates", type=TYPES["vms"], default=1,
+              help="Size the workload of this many seeds (seed, seed + 1, ...) and report "
+                   "p50, p95 and max hosts [default: 1].")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def size(replicates, no_progress, **given):
+    """The smallest fleet of one host shape that places a workload with no rejection.
+
+    One replay for first_fit and best_fit (on identical hosts a bigger fleet never changes
+    their decisions); a doubling and bisecting search for the other policies. With
+    --replicates N, the answer over N seeds: p50, p95 (the fewest hosts that suffice for 95 %
+    of the seeds) and max.
+    """
     def answer():
         from vmsched.scenarios import Plan
-        from vmsched.simulation.sizing import find_min_hosts
         from vmsched.scenarios.run import check_classes
+        from vmsched.simulation.sizing import find_min_hosts
 
         scenario = settings(given)
         if scenario.get("fleet.hosts") is not None:
             raise Failure("vmsched size finds the number of hosts: --hosts does not apply "
                           "(give the host shape: --vcpus, --memory-gib, ...)")
-        plan = Plan(scenario)
-        values = plan.values
-        workload, fleet = plan.load()
-        if fleet is not None:
-            raise Failure(f"{values['format']} brings its own fleet; size a host shape with "
-                          f"a workload-only format")
-        check_classes(workload)
-        sizing = find_min_hosts(workload, policy=values["policy"], **plan.shape)
-        click.echo(f"{sizing.n_hosts} hosts of {values['vcpus']} pCPUs, "
-                   f"{values['memory_gib']:g} GiB ({values['overcommit']}) place "
-                   f"{len(workload)} VMs with {values['policy']}; lower bound from peak demand "
-                   f"{sizing.lower_bound}; trials {sizing.trials}")
+        plans = [Plan(scenario.replicate(r)) for r in range(replicates)]
+        shown = not no_progress and sys.stderr.isatty()
+        sizings = []
+        for plan in plans:
+            values = plan.values
+            workload, fleet = plan.load()
+            if fleet is not None:
+                raise Failure(f"{values['format']} brings its own fleet; size a host shape "
+                              f"with a workload-only format")
+            check_classes(workload)
+            label = (f"sizing seed {values['seed']}" if replicates > 1 else "sizing the fleet")
+            bar = (lambda total, label=label: _progress_bar(total, label=label)) if shown \
+                else None
+            sizing = find_min_hosts(workload, policy=values["policy"], progress=bar,
+                                    **plan.shape)
+            sizings.append((values["seed"], sizing))
+            if replicates > 1:
+                click.echo(f"seed {values['seed']}: {sizing.n_hosts} hosts (lower bound "
+                           f"{sizing.lower_bound})")
+        values = plans[0].values
+        shape = (f"hosts of {values['vcpus']} pCPUs, {values['memory_gib']:g} GiB "
+                 f"({values['overcommit']})")
+        if replicates == 1:
+            sizing = sizings[0][1]
+            click.echo(f"{sizing.n_hosts} {shape} place {len(workload)} VMs with "
+                       f"{values['policy']}; lower bound from peak demand "
+                       f"{sizing.lower_bound}; "
+                       + (f"one replay on {max(sizing.trials)} hosts" if sizing.method ==
+                          "one replay" else f"trials {sizing.trials}"))
+            return
+        hosts = np.array([s.n_hosts for _, s in sizings])
+        p50, p95 = (int(np.percentile(hosts, q, method="inverted_cdf")) for q in (50, 95))
+        click.echo(f"{shape} with {values['policy']}, over {replicates} seeds "
+                   f"({sizings[0][0]}-{sizings[-1][0]}): p50 {p50}, p95 {p95}, max "
+                   f"{hosts.max()} hosts")
 
     run_guarded(answer)
 
@@ -370,15 +404,23 @@ def _short(value):
 
 
 class _progress_bar:
-    def __init__(self, total):
-        self.bar = click.progressbar(length=total, label="simulating", file=sys.stderr)
+    """A bar on stderr: progress(total=, initial=) as Simulation and find_min_hosts call it."""
+
+    def __init__(self, total, initial=0, label="simulating"):
+        self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
         self.bar.__enter__()
+        if initial:
+            self.bar.update(initial)
 
     def update(self, n):
         self.bar.update(n)
 
     def close(self):
         self.bar.__exit__(None, None, None)
+
+
+def _sizing_bar(total):
+    return _progress_bar(total, label="sizing the fleet")
 
 
 def _table(summary):

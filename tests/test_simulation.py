@@ -298,3 +298,29 @@ def test_a_pickled_simulation_resumes_exactly():
     resumed = pickle.loads(pickle.dumps(first)).run()
     pd.testing.assert_frame_equal(resumed.vms, whole.vms)
     pd.testing.assert_frame_equal(resumed.ticks, whole.ticks)
+
+
+@st.composite
+def churning_workloads(draw):
+    """Random arrivals and departures of 1-16 vCPU VMs (whole hours, some never leaving),
+    and a host shape with a random CPU ratio."""
+    n = draw(st.integers(1, 120))
+    starts = draw(st.lists(st.integers(0, 48), min_size=n, max_size=n))
+    lives = draw(st.lists(st.one_of(st.integers(0, 30), st.none()), min_size=n, max_size=n))
+    vcpus = draw(st.lists(st.sampled_from([1, 2, 4, 8, 16]), min_size=n, max_size=n))
+    gib = draw(st.lists(st.sampled_from([1, 2, 4, 8, 16, 32]), min_size=n, max_size=n))
+    rows = [(f"v{i}", 3600.0 * s, 3600.0 * (s + life) if life is not None else np.nan, c,
+             1024 * g) for i, (s, life, c, g) in enumerate(zip(starts, lives, vcpus, gib))]
+    shape = dict(vcpus=draw(st.sampled_from([16, 32, 64])), memory_mib=65536, disk_gib=0,
+                 overcommit="nova", cpu_allocation_ratio=draw(st.sampled_from([1.0, 2.0, 4.0])))
+    return workload(rows), shape
+
+
+@settings(deadline=None)
+@given(case=churning_workloads(), policy=st.sampled_from(["first_fit", "best_fit"]))
+def test_sizing_from_one_replay_equals_the_search(case, policy):
+    w, shape = case
+    one = find_min_hosts(w, policy=policy, **shape)
+    search = find_min_hosts(w, policy=policy, method="search", **shape)
+    assert one.method == "one replay" and len(one.trials) == 1
+    assert one.n_hosts == search.n_hosts and one.lower_bound == search.lower_bound

@@ -4,8 +4,9 @@
 thread each, and gives each scenario `cores // workers` kernel threads, so that workers x
 threads x kernel threads <= cores. Where the platform has it, workers are forked from a
 forkserver that has imported vmsched and run a tiny scenario once (`vmsched.scenarios.preload`),
-so every worker starts with its compiled kernels loaded; that forkserver uses Numba's
-fork-safe workqueue threading layer. Elsewhere workers are spawned and warmed one by one.
+so every worker starts with its compiled kernels loaded (but for the few parallel ones, which
+the forkserver must not run: see vmsched.scenarios.preload). Elsewhere workers are spawned
+and warmed one by one.
 """
 
 import contextlib
@@ -28,22 +29,6 @@ def kernel_threads_for(workers, threads_per_worker=1):
 
 
 @contextlib.contextmanager
-def _forkserver_environment():
-    """The forkserver, started by the cluster's first worker, inherits this process's
-    environment: it gets NUMBA_THREADING_LAYER=workqueue (unless one is chosen), as only a
-    fork-safe layer may run kernels before forking. This process's own Numba, already
-    imported, keeps its layer; the variable is restored afterwards."""
-    chosen = "NUMBA_THREADING_LAYER" in os.environ
-    if not chosen:
-        os.environ["NUMBA_THREADING_LAYER"] = "workqueue"
-    try:
-        yield
-    finally:
-        if not chosen:
-            os.environ.pop("NUMBA_THREADING_LAYER", None)
-
-
-@contextlib.contextmanager
 def local_cluster(workers=None):
     """(client, kernel threads) of a LocalCluster of `workers` one-thread processes, closed
     on exit."""
@@ -54,8 +39,7 @@ def local_cluster(workers=None):
     workers = workers or cores()
     forkserver = "forkserver" in multiprocessing.get_all_start_methods()
     method = "forkserver" if forkserver else "spawn"
-    with dask.config.set({"distributed.worker.multiprocessing-method": method}), \
-            _forkserver_environment():
+    with dask.config.set({"distributed.worker.multiprocessing-method": method}):
         if forkserver:
             # Applies when this process starts its forkserver (its first sweep).
             get_mp_context().set_forkserver_preload(["distributed", "vmsched.scenarios.preload"])

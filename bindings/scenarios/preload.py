@@ -1,8 +1,9 @@
 """Imported by the forkserver that a sweep's LocalCluster forks its workers from: imports
-vmsched and runs a tiny scenario, so that each worker starts with the compiled kernels loaded
-(the forkserver is started with Numba's fork-safe workqueue threading layer, see
-vmsched.scenarios.cluster)."""
+vmsched and runs a tiny placement-only scenario, so that each worker starts with most compiled
+kernels loaded. No parallel kernel runs here: a process that has started OpenMP's threads
+must not fork, so each worker starts Numba's threading layer itself (its first tick loads the
+few parallel kernels)."""
 
 from vmsched.scenarios.worker import warm
 
-warm()
+warm(parallel=False)

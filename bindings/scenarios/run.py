@@ -92,11 +92,13 @@ class WorkloadCache:
         return loaded
 
 
-def run_scenario(scenario, *, workloads=None, progress=None, echo=None):
+def run_scenario(scenario, *, workloads=None, progress=None, sizing_progress=None, echo=None):
     """Run a scenario (a Scenario, or its tables as a dict); returns a ScenarioResult.
     workloads: a WorkloadCache to take the workload from; progress: a progress-bar factory
-    for the simulation (total= ticks); echo: called with each note as it happens."""
-    return Plan(scenario).run(workloads=workloads, progress=progress, echo=echo)
+    for the simulation (total= ticks, initial=); sizing_progress: one for sizing the fleet
+    (total= events); echo: called with each note as it happens."""
+    return Plan(scenario).run(workloads=workloads, progress=progress,
+                              sizing_progress=sizing_progress, echo=echo)
 
 
 class Plan:
@@ -175,7 +177,7 @@ class Plan:
             return load(self.values)
         return workloads.get(self.values, lambda: load(self.values))
 
-    def run(self, workloads=None, progress=None, echo=None):
+    def run(self, workloads=None, progress=None, sizing_progress=None, echo=None):
         """Do the work; returns a ScenarioResult."""
         notes = []
 
@@ -200,7 +202,8 @@ class Plan:
             check_classes(workload)
             hosts = values["hosts"]
             if hosts is None:
-                sizing = find_min_hosts(workload, policy=values["policy"], **self.shape)
+                sizing = find_min_hosts(workload, policy=values["policy"],
+                                        progress=sizing_progress, **self.shape)
                 hosts = sizing.n_hosts
                 note(f"fleet sized by find_min_hosts: {hosts} hosts (lower bound "
                      f"{sizing.lower_bound}, {len(sizing.trials)} trials)")

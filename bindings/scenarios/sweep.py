@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from vmsched.errors import ScenarioError, SweepError, VmschedError
-from vmsched.scenarios.run import Plan
+from vmsched.scenarios.run import Plan, WorkloadCache
 from vmsched.scenarios.scenario import Scenario, check_value, read_toml, split_key, whole
 
 #: The summary figures plotted by default, when a sweep's summary has them.
@@ -172,10 +172,11 @@ class Sweep:
         todo = [p for p in self.points if not store.finished(p)]
         bar = _bar(len(todo), progress)
         compute = 0.0
+        workloads = WorkloadCache()          # as a fresh worker's: each workload built once
         with using_threads(kernel_threads):
             for point in todo:
                 (outcome,) = worker.run_batch([(point.index, point.scenario.tables)],
-                                              worker.version(), kernel_threads)
+                                              worker.version(), kernel_threads, workloads)
                 compute += outcome[3]
                 store.record(point, outcome)
                 bar.update(1)

@@ -29,10 +29,24 @@ def missing_paths(paths):
     return [path for path in paths if not Path(path).exists()]
 
 
-def warm():
-    """Run a tiny scenario, so that every kernel a simulation uses is compiled or loaded from
-    Numba's cache in this process (once per worker, not in the first scenario's time)."""
-    run_scenario(Scenario({"workload": {"vms": 200, "days": 0.5}}))
+def warm(parallel=True):
+    """Run a tiny scenario, so that the kernels a simulation uses are compiled or loaded from
+    Numba's cache in this process (once per worker, not in the first scenario's time).
+    parallel=False: only its placement (sizing and a placement-only replay), which runs no
+    parallel kernel, so that Numba's threading layer is not started (a process that forks
+    workers must not have started OpenMP's)."""
+    if parallel:
+        run_scenario(Scenario({"workload": {"vms": 200, "days": 0.5}}))
+        return True
+    from vmsched import Fleet, Placer
+    from vmsched.simulation import Simulation
+    from vmsched.simulation.sizing import find_min_hosts
+    from vmsched.workload.synthetic import synthetic_workload
+
+    workload = synthetic_workload(200, 0.5, seed=0)
+    host = dict(vcpus=64, memory_mib=262144, disk_gib=0)
+    fleet = Fleet.uniform(find_min_hosts(workload, **host).n_hosts, **host)
+    Simulation(fleet, Placer(fleet, "best_fit"), None, workload).run().summary()
     return True
 
 
@@ -46,10 +60,12 @@ def where():
         return "this process"
 
 
-def run_batch(batch, expected_version, kernel_threads):
+def run_batch(batch, expected_version, kernel_threads, workloads=None):
     """Run [(index, scenario tables)] one after another; returns, for each, (index, tables
     as DataFrames or None, error text or None, compute seconds). A failing scenario is
-    recorded with its error and the next one runs."""
+    recorded with its error and the next one runs. workloads: the WorkloadCache to use
+    (default: this process's)."""
+    workloads = WORKLOADS if workloads is None else workloads
     from vmsched.engine.jit import using_threads
 
     if version() != expected_version:
@@ -60,7 +76,7 @@ def run_batch(batch, expected_version, kernel_threads):
         for index, tables in batch:
             started = time.perf_counter()
             try:
-                result = run_scenario(Scenario(tables), workloads=WORKLOADS).tables()
+                result = run_scenario(Scenario(tables), workloads=workloads).tables()
                 outcomes.append((index, result, None, time.perf_counter() - started))
             except Exception as error:     # recorded; the sweep goes on
                 text = f"{type(error).__name__}: {error}"

@@ -2,7 +2,7 @@
 consolidation with power and energy (`consolidate`)."""
 
 from vmsched.simulation.consolidation import ConsolidationResults, consolidate, parse_policy
-from vmsched.simulation.simulation import Simulation, run_placement_only
+from vmsched.simulation.simulation import Simulation, replay_placement, run_placement_only
 
 __all__ = ["ConsolidationResults", "Simulation", "consolidate", "parse_policy",
-           "run_placement_only"]
+           "replay_placement", "run_placement_only"]

@@ -197,6 +197,11 @@ class Simulation:
     def run(self, until_s=None):
         """Handle every event before `until_s` seconds (default: the end); can be called
         again to go on (run(a) then run(b) is run(b)). Returns the Results so far."""
+        self.advance(until_s)
+        return self.results()
+
+    def advance(self, until_s=None):
+        """`run` without building the Results (for a caller that goes on, or reads state)."""
         until = self.duration_s if until_s is None else min(
             _validate.nonnegative_real("until_s", until_s), self.duration_s)
         started = _time.perf_counter()
@@ -209,7 +214,6 @@ class Simulation:
         if bar is not None:
             bar.close()
         self.wall_s += _time.perf_counter() - started
-        return self.results()
 
     def _loop(self, until, bar):
         """The run: pop the next event before `until`, call its handler (see the module doc)."""
@@ -728,9 +732,37 @@ HANDLERS = {
 def run_placement_only(fleet, placer, workload):
     """Replay a workload's arrivals and departures through the placer, no host models; returns
     the number of rejections (fleet sizing)."""
+    return replay_placement(fleet, placer, workload)[0]
+
+
+def replay_placement(fleet, placer, workload, progress=None):
+    """Replay a workload's arrivals and departures through the placer, no host models; returns
+    (rejections, hosts used: 1 + the highest host index any VM was placed on, 0 if none).
+    progress: a progress-bar factory (total= arrivals)."""
     sim = Simulation(fleet, placer, None, workload, tick_s=max(workload.duration_s, 1.0) + 1)
-    sim.run()
-    return int((sim.vm.status == Status.REJECTED).sum())
+    if progress is None:
+        sim.advance()
+    else:
+        bar = progress(total=len(workload))      # arrivals handled
+        done = 0
+        for until in _event_times(sim, 64):
+            sim.advance(until)
+            now = int(np.count_nonzero(sim.vm.status != Status.PENDING))
+            bar.update(now - done)
+            done = now
+        sim.advance()
+        bar.close()
+    placed = sim.vm.host[sim.vm.status != Status.REJECTED]
+    placed = placed[placed >= 0]
+    return (int((sim.vm.status == Status.REJECTED).sum()),
+            int(placed.max()) + 1 if len(placed) else 0)
+
+
+def _event_times(sim, pieces):
+    """Times that cut a run's arrivals into about `pieces` equal parts."""
+    starts = np.sort(sim.start_s)
+    cuts = starts[np.linspace(0, len(starts) - 1, pieces + 1).astype(np.int64)[1:]]
+    return np.unique(cuts)
 
 
 _EMPTY_SOURCE = (kernels_sim.CONSTANT, np.zeros(1), np.zeros(2, np.int64), np.zeros(1), 1.0,
