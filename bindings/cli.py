@@ -1,5 +1,5 @@
-"""The `vmsched` command: `vmsched simulate` (also dynamic consolidation, `--consolidation`)
-and `vmsched size` (click).
+"""The `vmsched` command (click): `vmsched simulate` (also dynamic consolidation,
+`--consolidation`), `vmsched size` and `vmsched sweep` (many scenarios on Dask).
 
 Every option can also come from a TOML scenario file (`--scenario`), a table per group:
 

@@ -136,9 +136,13 @@ def test_a_bad_sweep_file_is_refused_whole(tmp_path, text, words):
 def test_short_scenarios_are_batched_and_long_ones_run_alone():
     short = Sweep({"workload": {"vms": 1000, "days": 1.0}},
                   {"fleet.cpu_ratio": [1.0, 2.0, 4.0, 8.0]}, replicates=10)
-    batches = _batches(short.points)
-    per_batch = SHORT_VM_DAYS // 1000
-    assert [len(b) for b in batches] == [per_batch, per_batch]
-    assert [p.index for b in batches for p in b] == list(range(40))
+    # 40 scenarios of 1,000 VM-days: 4 tasks per worker ...
+    assert [len(b) for b in _batches(short.points)] == [10] * 4
+    assert [len(b) for b in _batches(short.points, workers=2)] == [5] * 8
+    assert [p.index for b in _batches(short.points) for p in b] == list(range(40))
+    # ... and at most SHORT_VM_DAYS per task.
+    many = Sweep({"workload": {"vms": 1000, "days": 1.0}}, {"fleet.cpu_ratio": [1.0, 2.0]},
+                 replicates=100)
+    assert [len(b) for b in _batches(many.points)] == [SHORT_VM_DAYS // 1000] * 10
     long = Sweep({"workload": {"vms": 20_000, "days": 7.0}}, {"fleet.cpu_ratio": [1.0, 2.0]})
     assert [len(b) for b in _batches(long.points)] == [1, 1]

@@ -42,6 +42,7 @@ from vmsched.scenarios.scenario import Scenario, check_value, read_toml, split_k
 DEFAULT_PLOTS = ("hosts in fleet", "CPU ready p99 (fraction of demand)")
 #: Scenarios estimated below this many VM-days are batched, up to this many per task.
 SHORT_VM_DAYS = 20_000
+TASKS_PER_WORKER = 4
 KINDS = ("summary", "ticks", "tenants")
 #: Settings a sweep cannot take (it writes its own folder).
 NOT_FOR_SWEEPS = {"run.out": "the sweep writes into its own folder (give out= or --out DIR)"}
@@ -206,7 +207,7 @@ class Sweep:
 
         from vmsched.scenarios import worker
 
-        batches = _batches(todo)
+        batches = _batches(todo, max(1, len(client.scheduler_info()["workers"])))
         by_index = {p.index: p for p in todo}
         futures = {client.submit(worker.run_batch, [(p.index, p.scenario.tables)
                                                     for p in batch],
@@ -353,7 +354,6 @@ class _Store:
             if self.folder is not None:
                 (self.folder / "errors" / f"{point.name}.txt").write_text(error)
             return
-        tables = {kind: _plain(frame) for kind, frame in tables.items()}
         self.failed.pop(point.index, None)
         if self.folder is None:
             self.done[point.index] = tables
@@ -453,16 +453,18 @@ def _estimated_vm_days(scenario):
     return math.inf          # a trace: not batched
 
 
-def _batches(points):
+def _batches(points, workers=1):
     """Long scenarios one per task; short ones (estimated below SHORT_VM_DAYS VM-days)
-    together, up to SHORT_VM_DAYS per task."""
+    together, up to SHORT_VM_DAYS per task, and at most so many that every worker still
+    gets about TASKS_PER_WORKER tasks."""
+    most = max(1, math.ceil(len(points) / (TASKS_PER_WORKER * workers)))
     batches, current, budget = [], [], 0.0
     for point in points:
         cost = _estimated_vm_days(point.scenario)
         if cost >= SHORT_VM_DAYS:
             batches.append([point])
             continue
-        if current and budget + cost > SHORT_VM_DAYS:
+        if current and (budget + cost > SHORT_VM_DAYS or len(current) == most):
             batches.append(current)
             current, budget = [], 0.0
         current.append(point)
@@ -479,15 +481,6 @@ def _keyed(point, frame, kind):
         frame.insert(position, name, [value] * len(frame))
     if kind == "ticks" and "tick" not in frame:
         frame.insert(len(keys), "tick", np.arange(len(frame), dtype=np.int64))
-    return frame
-
-
-def _plain(frame):
-    """A table as Parquet keeps it: text columns as str, categories as their labels."""
-    frame = frame.reset_index(drop=True).copy()
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype) or frame[column].dtype == object:
-            frame[column] = frame[column].astype(str).astype(object)
     return frame
 
 

@@ -9,6 +9,8 @@ import time
 import traceback
 from pathlib import Path
 
+import pandas as pd
+
 from vmsched.errors import ScenarioError, SweepError
 from vmsched.scenarios.run import WorkloadCache, run_scenario
 from vmsched.scenarios.scenario import Scenario
@@ -60,6 +62,19 @@ def where():
         return "this process"
 
 
+def plain(frame):
+    """A table as Parquet gives it back: a plain index, text and categories as pandas' string
+    type (so tables from memory and from a sweep folder compare equal)."""
+    frame = frame.reset_index(drop=True)
+    text = [name for name, dtype in frame.dtypes.items()
+            if dtype == object or isinstance(dtype, (pd.CategoricalDtype, pd.StringDtype))]
+    if text:
+        frame = frame.copy()
+        for name in text:
+            frame[name] = frame[name].astype(str)
+    return frame
+
+
 def run_batch(batch, expected_version, kernel_threads, workloads=None):
     """Run [(index, scenario tables)] one after another; returns, for each, (index, tables
     as DataFrames or None, error text or None, compute seconds). A failing scenario is
@@ -77,6 +92,7 @@ def run_batch(batch, expected_version, kernel_threads, workloads=None):
             started = time.perf_counter()
             try:
                 result = run_scenario(Scenario(tables), workloads=workloads).tables()
+                result = {kind: plain(frame) for kind, frame in result.items()}
                 outcomes.append((index, result, None, time.perf_counter() - started))
             except Exception as error:     # recorded; the sweep goes on
                 text = f"{type(error).__name__}: {error}"
