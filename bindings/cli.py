@@ -52,7 +52,7 @@ class _Setting(click.ParamType):
 
     def convert(self, value, param, ctx):
         try:
-            return self.check(value)
+            return self.check(value, from_text=isinstance(value, str))
         except ValueError as error:
             self.fail(str(error), param, ctx)
 
@@ -284,6 +284,13 @@ def size(replicates, no_progress, **given):
             raise Failure("vmsched size finds the number of hosts: --hosts does not apply "
                           "(give the host shape: --vcpus, --memory-gib, ...)")
         plans = [Plan(scenario.replicate(r)) for r in range(replicates)]
+        if plans[0].consolidation:
+            raise Failure("vmsched size sizes a fleet for placement; a --consolidation run "
+                          "(a [consolidation] table) does not apply")
+        if replicates > 1 and plans[0].values["format"] not in ("synthetic", "azure-flavors"):
+            raise Failure(f"--replicates {replicates}: a {plans[0].values['format']} trace is "
+                          f"the same for every seed (it applies to seeded workloads: "
+                          f"synthetic, azure-flavors)")
         shown = not no_progress and sys.stderr.isatty()
         sizings = []
         for plan in plans:
@@ -359,8 +366,9 @@ def sweep(sweep_file, out, scheduler, workers, no_plots, no_progress):
                    + f", {len(results.errors)} failed; {timing['wall s']:.1f} s"
                    + (f" (cluster start {timing['cluster start s']:.1f} s)"
                       if "cluster start s" in timing else ""))
+        plots = sorted(path.name for path in Path(out).glob("*.png")) if not no_plots else []
         click.echo(f"wrote {out}/: summary, ticks, tenants, errors (.parquet)"
-                   + ("" if no_plots else " and plots (.png)"))
+                   + (f", {', '.join(plots)}" if plots else ""))
         for _, row in results.errors.iterrows():
             first = row["error"].splitlines()[0]
             click.echo(f"vmsched: scenario {row['scenario']} failed: {first}", err=True)
@@ -371,10 +379,14 @@ def sweep(sweep_file, out, scheduler, workers, no_plots, no_progress):
 
 
 def _sweep_table(results):
-    """Median (p95, max) over replicates of the plotted figures, per swept combination."""
+    """p50, p95 and max over replicates of the plotted figures (those with numbers), per
+    swept combination."""
+    import pandas as pd
+
     summary = results.summary
     axes = list(results.sweep.axes)
-    metrics = [m for m in results.sweep.plots if m in summary]
+    metrics = [m for m in results.sweep.plots if m in summary
+               and pd.api.types.is_numeric_dtype(summary[m])]
     if not len(summary) or not metrics:
         return "no scenario finished"
     if not axes:

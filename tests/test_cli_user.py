@@ -271,8 +271,16 @@ def test_an_interrupted_run_leaves_the_folder_as_it_was(tmp_path):
                                  "6000", "--no-progress", "--out", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(5)                     # well inside the run (it takes half a minute)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
+        for _ in range(12):               # again if it came while a library swallowed it
+            process.send_signal(signal.SIGINT)
+            try:
+                _, stderr = process.communicate(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            process.kill()
+            _, stderr = process.communicate()
         assert process.returncode != 0, stderr
         assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
     assert not new.exists()
@@ -398,3 +406,12 @@ def test_the_memory_limit_can_be_given_and_lifted(tmp_path):
                             capture_output=True, text=True, timeout=600,
                             env={**os.environ, "VMSCHED_MEMORY_LIMIT": "inf"})
     assert lifted.returncode == 0, lifted.stderr
+
+
+def test_size_refuses_what_it_cannot_size(tmp_path):
+    scenario = tmp_path / "c.toml"
+    scenario.write_text('[consolidation]\npolicy = "lr-mmt-1.2"\npreset = "cloudsim-planetlab"\n'
+                        f'[workload]\nformat = "planetlab"\npath = "{FIXTURES / "planetlab" / "20110303"}"\n')
+    assert_one_line_error(run("size", "--scenario", scenario), "--consolidation", "size")
+    assert_one_line_error(run("size", "--format", "table", "--trace", FIXTURES / "workload.csv",
+                              "--replicates", "3"), "--replicates 3", "same for every seed")

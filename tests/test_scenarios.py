@@ -146,3 +146,59 @@ def test_short_scenarios_are_batched_and_long_ones_run_alone():
     assert [len(b) for b in _batches(many.points)] == [SHORT_VM_DAYS // 1000] * 10
     long = Sweep({"workload": {"vms": 20_000, "days": 7.0}}, {"fleet.cpu_ratio": [1.0, 2.0]})
     assert [len(b) for b in _batches(long.points)] == [1, 1]
+
+
+def test_checking_a_scenario_changes_nothing_in_the_process(monkeypatch):
+    from vmsched.errors import ResourceLimit
+    from vmsched.scenarios import Plan
+
+    monkeypatch.delenv("VMSCHED_MEMORY_LIMIT", raising=False)
+    with pytest.raises(ResourceLimit):
+        Plan({"workload": {"vms": 200_000}, "run": {"memory_limit_gib": 0.001}})
+    Plan({"workload": {"vms": 200}, "run": {"memory_limit_gib": 64}})
+    assert "VMSCHED_MEMORY_LIMIT" not in __import__("os").environ
+    Plan({"workload": {"vms": 200}})            # not refused by an earlier scenario's limit
+
+
+@pytest.mark.parametrize("base, axes, replicates, words", [
+    ({}, {"fleet.cpu_ratio": [2.0, "4"]}, 1, ["'4'", "not a number"]),
+    ({}, {"fleet.vcpus": ["64"]}, 1, ["'64'", "whole"]),
+    ({}, {"fleet.cpu_ratio": [4, 4.0]}, 1, ["repeats"]),
+    ({"workload": {"seed": 5}}, {"run.seed": [1, 2]}, 1, ["run.seed", "workload.seed"]),
+    ({}, {"workload.days": [1.0], "run.days": [2.0]}, 1, ["one setting"]),
+    ({}, {"workload.seed": [0, 1]}, 2, ["workload.seed", "replicates"]),
+])
+def test_sweeps_refuse_settings_that_would_run_twice_or_not_as_given(base, axes, replicates,
+                                                                     words):
+    with pytest.raises(ScenarioError) as error:
+        Sweep(base, axes, replicates=replicates)
+    assert all(w in str(error.value) for w in words), str(error.value)
+
+
+def test_strings_are_numbers_only_on_a_command_line():
+    with pytest.raises(ScenarioError, match="'300' is not a whole number"):
+        Scenario({"workload": {"vms": "300"}})
+    with pytest.raises(ScenarioError, match="replicates"):
+        Sweep({}, {}, replicates="3")
+
+
+def test_one_sweep_at_a_time_writes_a_folder(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    from vmsched.errors import SweepError
+
+    sweep = Sweep({"workload": {"vms": 50, "days": 0.1}}, {"fleet.cpu_ratio": [1.0]})
+    sweep.run_in_process(out=tmp_path / "s", progress=False)
+    with open(tmp_path / "s" / ".lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(SweepError, match="another sweep is writing"):
+            sweep.run_in_process(out=tmp_path / "s", progress=False)
+    assert sweep.run_in_process(out=tmp_path / "s").timing["scenarios run"] == 0
+
+
+def test_a_sweep_that_cannot_start_leaves_no_folder(tmp_path):
+    from vmsched.errors import SweepError
+
+    sweep = Sweep({"workload": {"vms": 50, "days": 0.1}}, {"fleet.cpu_ratio": [1.0]})
+    with pytest.raises(SweepError, match="cannot reach the Dask scheduler"):
+        sweep.run("tcp://127.0.0.1:9", out=tmp_path / "s", connect_timeout_s=1.0)
+    assert not (tmp_path / "s").exists()

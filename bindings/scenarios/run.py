@@ -80,7 +80,7 @@ class WorkloadCache:
         self.builds = 0
 
     def get(self, values, build):
-        key = tuple(repr(values[name]) for name in WORKLOAD_SETTINGS)
+        key = tuple(repr(values[name]) for name in WORKLOAD_SETTINGS) + _file_identity(values)
         if key in self.items:
             self.items.move_to_end(key)
             return self.items[key]
@@ -90,6 +90,19 @@ class WorkloadCache:
         while len(self.items) > self.max_items:
             self.items.popitem(last=False)
         return loaded
+
+
+def _file_identity(values):
+    """(size, modification time) of the trace files, so that an edited trace is read again."""
+    identity = ()
+    for name in ("path", "cpu_readings"):
+        if values[name]:
+            try:
+                info = os.stat(values[name])
+                identity += (info.st_size, info.st_mtime_ns)
+            except OSError:
+                identity += (None,)
+    return identity
 
 
 def run_scenario(scenario, *, workloads=None, progress=None, sizing_progress=None, echo=None):
@@ -114,8 +127,8 @@ class Plan:
         else:
             for option in ("preset", "rules", "migration"):
                 if values[option] is not None:
-                    raise ScenarioError(f"--{option} (consolidation.{option}) is for "
-                                        f"--consolidation runs; give --consolidation POLICY too")
+                    raise ScenarioError(f"--{option} is for --consolidation runs; give "
+                                        f"--consolidation POLICY too")
             self._check_simulation()
 
     # ------------------------------------------------------------ checks
@@ -211,7 +224,7 @@ class Plan:
         duration = values["days"] * 86400.0 if values["days"] else None
         sim = Simulation(fleet, Placer(fleet, values["policy"], seed=values["seed"]),
                          self.models, workload, tick_s=values["tick_s"], duration_s=duration,
-                         progress=progress)
+                         progress=progress, memory_limit_bytes=memory_limit_bytes(values))
         if sim.n_ticks > MANY_TICKS:
             note(f"{sim.n_ticks:,} ticks of {sim.tick_s:g} s: a long run (give a longer "
                  f"--tick for a shorter one)")
@@ -258,8 +271,8 @@ def resolve_format(values, check_files=True):
         raise ScenarioError(f"trace {path} does not exist")
     if Path(path).is_file() and _is_vmsched_table(Path(path)):
         return "table"
-    raise ScenarioError(f"give --format (workload.format) for --trace {path}: its format "
-                        f"cannot be told from the file "
+    raise ScenarioError(f"give --format for --trace {path}: its format cannot be told from "
+                        f"the file "
                         f"({', '.join(f for f in FORMATS if f != 'synthetic')})")
 
 
@@ -285,11 +298,11 @@ def check_trace(values, check_files=True):
                             f"{values['format']}")
     if values["format"] == "synthetic":
         if values["path"]:
-            raise ScenarioError("--trace (workload.path) is for trace formats; the synthetic "
-                                "workload has none (give --format)")
+            raise ScenarioError("--trace is for trace formats; the synthetic workload has none "
+                                "(give --format)")
         return
     if not values["path"]:
-        raise ScenarioError(f"--format {values['format']} needs --trace PATH (workload.path)")
+        raise ScenarioError(f"--format {values['format']} needs --trace PATH")
     if not check_files:
         return
     if not Path(values["path"]).exists():
@@ -369,13 +382,18 @@ def apply_overcommit(values, fleet):
         fleet.set_overcommit(**ratios)
 
 
+def memory_limit_bytes(values):
+    """The run's memory limit in bytes (run.memory_limit_gib), or None for vmsched.limits'
+    default (the process's environment is never changed)."""
+    limit = values["memory_limit"]
+    return None if limit is None else int(limit * 2**30)
+
+
 def check_memory(values):
-    """Apply the memory limit, and refuse a synthetic run that cannot fit before generating it
-    (a trace's run is checked by Simulation once the trace is read)."""
+    """Refuse a synthetic run that cannot fit before generating it (a trace's run is checked
+    by Simulation once the trace is read)."""
     from vmsched import limits
 
-    if values["memory_limit"] is not None:
-        os.environ["VMSCHED_MEMORY_LIMIT"] = str(int(values["memory_limit"] * 2**30))
     if values["format"] != "synthetic":
         return
     days = values["days"] or 7.0
@@ -383,7 +401,7 @@ def check_memory(values):
     limits.check_fits(limits.simulation_bytes(values["vms"], n_ticks, values["hosts"] or 0,
                                               synthetic=True),
                       f"--vms {values['vms']:,} over {days:g} days ({n_ticks:,} ticks of "
-                      f"{values['tick_s']:g} s)")
+                      f"{values['tick_s']:g} s)", memory_limit_bytes(values))
 
 
 def check_classes(workload):

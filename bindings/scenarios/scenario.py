@@ -38,9 +38,9 @@ FORMATS = ("synthetic", "table", "azure-vmtable", "azure-packing", "azure-flavor
 
 def whole(minimum):
     """A whole number >= minimum (a float or a bool is refused, not truncated; a string of
-    digits, as a command line gives it, is read)."""
-    def check(value):
-        if isinstance(value, str):
+    digits only where the value is text, as a command line gives it: from_text=True)."""
+    def check(value, from_text=False):
+        if isinstance(value, str) and from_text:
             try:
                 value = int(value)
             except ValueError:
@@ -54,9 +54,9 @@ def whole(minimum):
     return check
 
 
-def positive(value):
-    """A finite real number above 0."""
-    if isinstance(value, bool):
+def positive(value, from_text=False):
+    """A finite real number above 0 (a string only where the value is text)."""
+    if isinstance(value, bool) or (isinstance(value, str) and not from_text):
         raise ValueError(f"{shown(value)} is not a number")
     try:
         number = float(value)
@@ -71,7 +71,7 @@ def positive(value):
 positive.kind = "number"
 
 
-def text(value):
+def text(value, from_text=False):
     """A string."""
     if not isinstance(value, str):
         raise ValueError(f"{shown(value)} is not a string")
@@ -83,7 +83,7 @@ text.kind = "text"
 
 def one_of(*choices):
     """One of the given strings."""
-    def check(value):
+    def check(value, from_text=False):
         if value not in choices:
             raise ValueError(f"{shown(value)} is not one of {', '.join(choices)}")
         return value
@@ -91,7 +91,7 @@ def one_of(*choices):
     return check
 
 
-def memory_parameter(value):
+def memory_parameter(value, from_text=False):
     """A memory model parameter: a real number (its range is the model's to check)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{shown(value)} is not a number")
@@ -193,7 +193,7 @@ class Scenario:
                 raise ScenarioError(f"[{table}] is a table of settings, not {shown(fields)}")
             for key, value in fields.items():
                 value = check_value(table, key, value)
-                name = TABLES[table].get(key, f"memory:{key}")
+                name = flat_name(table, key)
                 if name in given_in:
                     raise ScenarioError(f"{key} is given in [{given_in[name]}] and in "
                                         f"[{table}]; give it once")
@@ -236,7 +236,10 @@ class Scenario:
 
     def replicate(self, r):
         """This scenario with every seed increased by r (replicate r of a sweep)."""
-        r = whole(0)(r)
+        try:
+            r = whole(0)(r)
+        except ValueError as error:
+            raise ScenarioError(f"replicate: {error}") from None
         changes = {}
         for table, fields in self._tables.items():
             for key, value in fields.items():
@@ -277,13 +280,19 @@ class Scenario:
         return f"Scenario({self._tables!r})"
 
 
-def read_toml(path):
+def read_toml(path, kind="scenario file"):
     """A TOML file as a dict (ScenarioError naming the file when it is missing or bad)."""
     try:
         return tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ScenarioError(f"scenario file {path} does not exist") from None
+        raise ScenarioError(f"{kind} {path} does not exist") from None
     except IsADirectoryError:
-        raise ScenarioError(f"scenario file {path} is a folder") from None
+        raise ScenarioError(f"{kind} {path} is a folder") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ScenarioError(f"scenario file {path}: {error}") from None
+        raise ScenarioError(f"{kind} {path}: {error}") from None
+
+
+def flat_name(table, key):
+    """The setting `table.key` names (days and seed have two names), for telling when one
+    setting is given twice."""
+    return TABLES.get(table, {}).get(key, f"memory:{key}")

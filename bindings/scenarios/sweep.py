@@ -16,10 +16,11 @@ Short scenarios are batched into one task. Results come back as one table per ki
 the same sweep gives the same tables, bit for bit, as the same scenarios run in this process
 (`Sweep.run_in_process`). A failed scenario is recorded in `errors` while the others go on.
 With `out`, every finished scenario's tables are written there as it finishes
-(`scenarios/NNNN-DIGEST/`), so a rerun into the same folder runs only what is not finished;
+(`scenarios/NNNNN-DIGEST/`), so a rerun into the same folder runs only what is not finished;
 the merged tables and the plots are written at the end.
 """
 
+import errno
 import itertools
 import json
 import math
@@ -36,7 +37,8 @@ import pandas as pd
 
 from vmsched.errors import ScenarioError, SweepError, VmschedError
 from vmsched.scenarios.run import Plan, WorkloadCache
-from vmsched.scenarios.scenario import Scenario, check_value, read_toml, split_key, whole
+from vmsched.scenarios.scenario import (Scenario, check_value, flat_name, read_toml,
+                                        split_key, whole)
 
 #: The summary figures plotted by default, when a sweep's summary has them.
 DEFAULT_PLOTS = ("hosts in fleet", "CPU ready p99 (fraction of demand)")
@@ -75,11 +77,17 @@ class Sweep:
         except ValueError as error:
             raise ScenarioError(f"replicates: {error}") from None
         self.axes = _checked_axes(axes or {}, self.scenario)
+        seeds = [name for name in self.axes if split_key(name)[1] == "seed"]
+        if seeds and self.replicates > 1:
+            raise ScenarioError(f"{seeds[0]} is swept and replicates = {self.replicates} also "
+                                f"sets the seed: use one of them")
         for name, reason in NOT_FOR_SWEEPS.items():
             if self.scenario.get(name) is not None or name in self.axes:
                 raise ScenarioError(f"{name} does not apply to a sweep: {reason}")
         self.points = self._expand()
         self.plots = tuple(DEFAULT_PLOTS if plots is None else plots)
+        if isinstance(plots, str) or not all(isinstance(p, str) for p in self.plots):
+            raise ScenarioError(f"plots: a list of summary figures' names, not {plots!r}")
         numeric = [name for name, values in self.axes.items()
                    if all(isinstance(v, (int, float)) and not isinstance(v, bool)
                           for v in values)]
@@ -93,7 +101,7 @@ class Sweep:
     def from_toml(cls, path):
         """A sweep file: a scenario file's tables plus [sweep] (replicates, plots, against)
         and [sweep.axes] ("table.key" = [values], or [sweep.axes.table] key = [values])."""
-        document = read_toml(path)
+        document = read_toml(path, "sweep file")
         try:
             return cls.from_dict(document)
         except ScenarioError as error:
@@ -133,34 +141,51 @@ class Sweep:
         return points
 
     def description(self):
-        """The sweep as plain data (written as sweep.json into its folder)."""
+        """The sweep as plain data (written as sweep.json into its folder), with the vmsched
+        version that runs it."""
+        from vmsched.scenarios import worker
+
         return {"scenario": self.scenario.tables, "axes": self.axes,
-                "replicates": self.replicates}
+                "replicates": self.replicates, "vmsched": worker.version()}
 
     # ------------------------------------------------------------ running
 
-    def run(self, client=None, *, out=None, workers=None, progress=None, plots=True):
+    def run(self, client=None, *, out=None, workers=None, progress=None, plots=True,
+            connect_timeout_s=10.0):
         """Run every point not already finished in `out`; returns SweepResults. client: a
         distributed.Client, a scheduler address ('tcp://host:port'), or None for a
         LocalCluster of `workers` processes (default: one per core). progress: a bar over
-        scenarios (default: when stderr is a terminal); plots: write the plots into out."""
+        scenarios (default: when stderr is a terminal); plots: write the plots into out;
+        connect_timeout_s: how long to try reaching a scheduler address."""
         if workers is not None and client is not None:
             raise ScenarioError("workers= sizes a LocalCluster; a given cluster has its own")
         if workers is not None:
-            workers = whole(1)(workers)
+            try:
+                workers = whole(1)(workers)
+            except ValueError as error:
+                raise ScenarioError(f"workers: {error}") from None
+        from vmsched.scenarios import worker
+
         started = time.perf_counter()
         store = _Store(out, self, plots)
         todo = [p for p in self.points if not store.finished(p)]
         timing = {"scenarios run": len(todo), "scenarios already finished":
                   len(self.points) - len(todo)}
-        if todo:
-            with _connected(client, workers) as (dask_client, kernel_threads):
-                timing["cluster start s"] = time.perf_counter() - started
-                self._check_workers(dask_client)
-                compute = self._submit(dask_client, todo, kernel_threads, store, progress)
-            timing["compute s"] = compute
-        timing["wall s"] = time.perf_counter() - started
-        return store.results(timing)
+        try:
+            if todo:
+                with _connected(client, workers, connect_timeout_s) as (dask_client, kernel_threads, local):
+                    timing["cluster start s"] = time.perf_counter() - started
+                    self._check_workers(dask_client)
+                    if not local:  # a LocalCluster's workers forked with their kernels loaded
+                        dask_client.run(worker.warm)
+                    store.open()
+                    compute = self._submit(dask_client, todo, kernel_threads, store, progress)
+                timing["compute s"] = compute
+            store.open()
+            timing["wall s"] = time.perf_counter() - started
+            return store.results(timing)
+        finally:
+            store.close()
 
     def run_in_process(self, *, out=None, kernel_threads=None, progress=None, plots=True):
         """The same points one after another in this process (kernel_threads: Numba threads
@@ -174,22 +199,30 @@ class Sweep:
         bar = _bar(len(todo), progress)
         compute = 0.0
         workloads = WorkloadCache()          # as a fresh worker's: each workload built once
-        with using_threads(kernel_threads):
-            for point in todo:
-                (outcome,) = worker.run_batch([(point.index, point.scenario.tables)],
-                                              worker.version(), kernel_threads, workloads)
-                compute += outcome[3]
-                store.record(point, outcome)
-                bar.update(1)
-        bar.close()
-        return store.results({"scenarios run": len(todo), "compute s": compute,
-                              "wall s": time.perf_counter() - started})
+        try:
+            store.open()
+            with using_threads(kernel_threads):
+                for point in todo:
+                    (outcome,) = worker.run_batch([(point.index, point.scenario.tables)],
+                                                  worker.version(), kernel_threads, workloads)
+                    compute += outcome[3]
+                    store.record(point, outcome)
+                    bar.update(1)
+            bar.close()
+            return store.results({"scenarios run": len(todo), "compute s": compute,
+                                  "wall s": time.perf_counter() - started})
+        finally:
+            store.close()
 
     def _check_workers(self, client):
         from vmsched.scenarios import worker
 
         mine = worker.version()
-        versions = client.run(worker.version)
+        try:
+            versions = client.run(worker.version)
+        except Exception as error:       # e.g. a worker whose vmsched has no vmsched.scenarios
+            raise SweepError(f"cannot ask the workers for their vmsched version ({error}); "
+                             f"install vmsched {mine} on every worker") from None
         other = {address: v for address, v in versions.items() if v != mine}
         if other:
             raise SweepError(f"workers with another vmsched version than this one ({mine}): "
@@ -228,6 +261,8 @@ class Sweep:
                 for outcome in outcomes:
                     compute += outcome[3]
                     store.record(by_index[outcome[0]], outcome)
+                del futures[future]       # its tables leave the worker's memory
+                future.release()
                 bar.update(len(batch))
         finally:
             bar.close()
@@ -278,7 +313,8 @@ class SweepResults:
         import matplotlib.pyplot as plt
 
         against = against or self.sweep.against
-        metrics = [m for m in (metrics or self.sweep.plots) if m in self.summary]
+        metrics = [m for m in (metrics or self.sweep.plots) if m in self.summary
+                   and pd.api.types.is_numeric_dtype(self.summary[m])]
         if against is None or not len(self.summary):
             return []
         others = [name for name in self.sweep.axes if name != against]
@@ -328,21 +364,54 @@ class _Store:
         self.folder = Path(out) if out is not None else None
         self.done = {}
         self.failed = {}
+        self.lock = None
         if self.folder is None:
             return
-        description = sweep.description()
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ScenarioError(f"--out {self.folder} is a file, not a folder")
+        self.description = json.loads(json.dumps(sweep.description()))
         marker = self.folder / "sweep.json"
         if marker.exists():
-            if json.loads(marker.read_text()) != json.loads(json.dumps(description)):
+            held = json.loads(marker.read_text())
+            if held.get("vmsched") != self.description["vmsched"] and \
+                    {k: v for k, v in held.items() if k != "vmsched"} == \
+                    {k: v for k, v in self.description.items() if k != "vmsched"}:
+                raise ScenarioError(f"{self.folder} holds this sweep's results from vmsched "
+                                    f"{held.get('vmsched')}, not {self.description['vmsched']}; "
+                                    f"give another folder")
+            if held != self.description:
                 raise ScenarioError(f"{self.folder} holds another sweep's results (its "
                                     f"sweep.json differs); give another folder")
-        else:
-            if self.folder.exists() and not self.folder.is_dir():
-                raise ScenarioError(f"--out {self.folder} is a file, not a folder")
-            (self.folder / "scenarios").mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(description, indent=1))
-        (self.folder / "scenarios").mkdir(exist_ok=True)
-        (self.folder / "errors").mkdir(exist_ok=True)
+
+    def open(self):
+        """Create the folder, its sweep.json (atomically) and take its lock: one sweep at a
+        time writes a folder (SweepError when another holds it)."""
+        if self.folder is None or self.lock is not None:
+            return
+        for sub in ("scenarios", "errors"):
+            (self.folder / sub).mkdir(parents=True, exist_ok=True)
+        marker = self.folder / "sweep.json"
+        if not marker.exists():
+            staging = self.folder / ".sweep.json.partial"
+            staging.write_text(json.dumps(self.description, indent=1))
+            os.replace(staging, marker)
+        self.lock = open(self.folder / ".lock", "w")
+        try:
+            import fcntl
+
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:            # no advisory locks here: nothing to take
+            pass
+        except OSError:
+            self.lock.close()
+            self.lock = None
+            raise SweepError(f"another sweep is writing {self.folder}; wait for it or give "
+                             f"another folder") from None
+
+    def close(self):
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def finished(self, point):
         return self.folder is not None and (self.folder / "scenarios" / point.name).is_dir()
@@ -362,7 +431,11 @@ class _Store:
         try:
             for kind, frame in tables.items():
                 frame.to_parquet(staging / f"{kind}.parquet", index=False)
-            os.replace(staging, self.folder / "scenarios" / point.name)
+            try:
+                os.replace(staging, self.folder / "scenarios" / point.name)
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise             # else: already finished (the same scenario, the same tables)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         (self.folder / "errors" / f"{point.name}.txt").unlink(missing_ok=True)
@@ -409,21 +482,24 @@ def _checked_axes(axes, scenario):
     if not isinstance(axes, dict):
         raise ScenarioError(f"axes are a dict of 'table.key': [values], not "
                             f"{type(axes).__name__}")
-    checked = {}
+    checked, swept = {}, {}
+    given = {flat_name(t, k): f"{t}.{k}" for t, fields in scenario.tables.items() for k in fields}
     for name, values in axes.items():
         table, key = split_key(name)
-        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
             raise ScenarioError(f"axis {name}: a list of values, not {values!r}")
-        values = list(values)
+        values = [check_value(table, key, value) for value in values]
         if not values:
             raise ScenarioError(f"axis {name} has no values")
-        for value in values:
-            check_value(table, key, value)
         if len({repr(v) for v in values}) < len(values):
             raise ScenarioError(f"axis {name} repeats a value: {values!r}")
-        if scenario.get(name) is not None:
-            raise ScenarioError(f"{name} is set in the scenario ({scenario.get(name)!r}) and "
-                                f"swept; give it once")
+        flat = flat_name(table, key)
+        if flat in given:
+            raise ScenarioError(f"{name} is set in the scenario ({given[flat]} = "
+                                f"{scenario.get(given[flat])!r}) and swept; give it once")
+        if flat in swept:
+            raise ScenarioError(f"{swept[flat]} and {name} are one setting; sweep it once")
+        swept[flat] = name
         checked[name] = values
     return checked
 
@@ -507,11 +583,11 @@ def _bar(total, progress):
 
 
 class _connected:
-    """(client, kernel threads) for a run: the given client, a client of the given address,
-    or a new LocalCluster's."""
+    """(client, kernel threads, whether it is our LocalCluster) for a run: a new LocalCluster's,
+    a client of the given scheduler address, or the given client."""
 
-    def __init__(self, client, workers):
-        self.client, self.workers = client, workers
+    def __init__(self, client, workers, timeout_s=10.0):
+        self.client, self.workers, self.timeout_s = client, workers, timeout_s
         self.stack = None
 
     def __enter__(self):
@@ -521,26 +597,17 @@ class _connected:
 
         self.stack = contextlib.ExitStack()
         if self.client is None:
-            return self.stack.enter_context(local_cluster(self.workers))
+            return (*self.stack.enter_context(local_cluster(self.workers)), True)
         if isinstance(self.client, str):
             from distributed import Client
 
             try:
-                client = self.stack.enter_context(Client(self.client, timeout=30))
+                client = self.stack.enter_context(Client(self.client, timeout=self.timeout_s))
             except (OSError, TimeoutError) as error:
                 raise SweepError(f"cannot reach the Dask scheduler at {self.client}: "
                                  f"{error}") from None
-            return self._warmed(client), 1
-        return self._warmed(self.client), 1
-
-    @staticmethod
-    def _warmed(client):
-        """A cluster's workers with their kernels loaded (once per worker and run)."""
-        from vmsched.scenarios import worker
-
-        if client.run(worker.version) and len(set(client.run(worker.version).values())) == 1:
-            client.run(worker.warm)
-        return client
+            return client, 1, False
+        return self.client, 1, False
 
     def __exit__(self, *exc):
         return self.stack.__exit__(*exc)

@@ -7,11 +7,11 @@ prefers any host in use that fits to an empty one, whose free capacity is the la
 class; ties go to the lowest index), and then open the empty host of lowest index. So the
 hosts ever used are always the first k, a larger fleet never changes a decision, and a fleet
 of n hosts rejects a VM exactly when the replay on a larger fleet uses more than n: the
-answer is the number of hosts that replay used, on a fleet of twice the lower bound (doubled
-while it rejects). Other policies search: from a lower bound (the peak concurrent request of
-each resource class over one host's capacity), doubling until a size places everything, then
-bisecting; this assumes that adding hosts never causes a rejection, which holds for the fast
-policies on identical hosts (more empty hosts only add choices).
+answer is the number of hosts that replay used, on a fleet of twice the lower bound (at least
+8 hosts more; doubled while it rejects). Other policies search: from a lower bound (the peak
+concurrent request of each resource class over one host's capacity), doubling until a size
+places everything, then bisecting; this assumes that adding hosts never causes a rejection,
+which holds for the fast policies on identical hosts (more empty hosts only add choices).
 """
 
 from dataclasses import dataclass
