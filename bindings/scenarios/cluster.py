@@ -12,7 +12,11 @@ and warmed one by one.
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
+
+#: What the workers' forkserver imports before it forks any.
+PRELOAD = ["distributed", "vmsched.scenarios.preload"]
 
 
 def cores():
@@ -32,17 +36,18 @@ def kernel_threads_for(workers, threads_per_worker=1):
 def local_cluster(workers=None):
     """(client, kernel threads) of a LocalCluster of `workers` one-thread processes, closed
     on exit."""
-    import dask
-    from distributed import Client, LocalCluster
-    from distributed.utils import get_mp_context
-
     workers = workers or cores()
     forkserver = "forkserver" in multiprocessing.get_all_start_methods()
+    if forkserver:
+        # Started first, so that its imports overlap this process's own start of the
+        # cluster (its first sweep; later sweeps find it running).
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        multiprocessing.forkserver.ensure_running()
+    import dask
+    from distributed import Client, LocalCluster
+
     method = "forkserver" if forkserver else "spawn"
     with dask.config.set({"distributed.worker.multiprocessing-method": method}):
-        if forkserver:
-            # Applies when this process starts its forkserver (its first sweep).
-            get_mp_context().set_forkserver_preload(["distributed", "vmsched.scenarios.preload"])
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
     try:
