@@ -415,3 +415,46 @@ def test_size_refuses_what_it_cannot_size(tmp_path):
     assert_one_line_error(run("size", "--scenario", scenario), "--consolidation", "size")
     assert_one_line_error(run("size", "--format", "table", "--trace", FIXTURES / "workload.csv",
                               "--replicates", "3"), "--replicates 3", "same for every seed")
+
+
+def test_progress_bars_show_on_a_terminal(tmp_path):
+    """Was: on a terminal the simulation's progress bar crashed the run (TypeError: initial=),
+    and sizing a fleet showed nothing."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    try:
+        process = subprocess.Popen(vmsched_command() + ["simulate", "--vms", "3000", "--days",
+                                                        "1", "--no-plots", "--out",
+                                                        str(tmp_path / "o")],
+                                   stdout=subprocess.PIPE, stderr=slave, text=True)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:              # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout, _ = process.communicate(timeout=300)
+    finally:
+        os.close(master)
+    assert process.returncode == 0, shown.decode(errors="replace")[-2000:]
+    text = shown.decode(errors="replace")
+    assert "sizing the fleet" in text and "simulating" in text and "100%" in text
+    assert "VMs placed" in stdout
+
+
+def test_size_over_seeds_reports_the_distribution():
+    result = run("size", "--vms", "400", "--days", "1", "--replicates", "4")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines[:4]] == ["seed 0", "seed 1", "seed 2", "seed 3"]
+    hosts = sorted(int(line.split(": ")[1].split()[0]) for line in lines[:4])
+    assert lines[-1].endswith(f"p50 {hosts[1]}, p95 {hosts[3]}, max {hosts[3]} hosts")
