@@ -10,7 +10,7 @@ import pytest
 from vmsched import Fleet, HostModels, Placer
 from vmsched.errors import ScenarioError
 from vmsched.scenarios import Scenario, Sweep, WorkloadCache, run_scenario
-from vmsched.scenarios.sweep import SHORT_VM_DAYS, _batches
+from vmsched.scenarios.sweep import SHORT_VM_DAYS, batches
 from vmsched.simulation import Simulation
 from vmsched.simulation.sizing import find_min_hosts
 from vmsched.workload.synthetic import synthetic_workload
@@ -137,15 +137,15 @@ def test_short_scenarios_are_batched_and_long_ones_run_alone():
     short = Sweep({"workload": {"vms": 1000, "days": 1.0}},
                   {"fleet.cpu_ratio": [1.0, 2.0, 4.0, 8.0]}, replicates=10)
     # 40 scenarios of 1,000 VM-days: 4 tasks per worker ...
-    assert [len(b) for b in _batches(short.points)] == [10] * 4
-    assert [len(b) for b in _batches(short.points, workers=2)] == [5] * 8
-    assert [p.index for b in _batches(short.points) for p in b] == list(range(40))
+    assert [len(b) for b in batches(short.points)] == [10] * 4
+    assert [len(b) for b in batches(short.points, workers=2)] == [5] * 8
+    assert [p.index for b in batches(short.points) for p in b] == list(range(40))
     # ... and at most SHORT_VM_DAYS per task.
     many = Sweep({"workload": {"vms": 1000, "days": 1.0}}, {"fleet.cpu_ratio": [1.0, 2.0]},
                  replicates=100)
-    assert [len(b) for b in _batches(many.points)] == [SHORT_VM_DAYS // 1000] * 10
+    assert [len(b) for b in batches(many.points)] == [SHORT_VM_DAYS // 1000] * 10
     long = Sweep({"workload": {"vms": 20_000, "days": 7.0}}, {"fleet.cpu_ratio": [1.0, 2.0]})
-    assert [len(b) for b in _batches(long.points)] == [1, 1]
+    assert [len(b) for b in batches(long.points)] == [1, 1]
 
 
 def test_checking_a_scenario_changes_nothing_in_the_process(monkeypatch):

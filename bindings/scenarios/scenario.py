@@ -6,19 +6,8 @@ data: picklable, comparable, with a stable digest (`Scenario.digest`). Unknown t
 value of the wrong type and one setting given twice (`days` and `seed` may sit in [workload] or
 [run], not in both) raise `vmsched.errors.ScenarioError` naming the setting and the value.
 `vmsched.scenarios.run_scenario` turns a scenario into results; `vmsched simulate` runs one.
-
-    [workload]   format = "synthetic"  # or a reader: azure-vmtable, planetlab, ...
-                 path = "..."          # the trace (file or folder); cpu_readings = "..."
-                 vms = 10000           # synthetic only, with days and seed
-    [fleet]      hosts = 120           # omit to size the fleet with find_min_hosts
-                 vcpus = 64  memory_gib = 256  disk_gib = 0  overcommit = "nova"
-                 cpu_ratio = 4.0  ram_ratio = 1.0
-    [placement]  policy = "best_fit"
-    [host_models] cpu = "fair_share"  memory = "esxi"   # plus memory parameters:
-                 sharing, idle_tax, max_balloon, compression_cache, ...
-    [run]        tick_s = 300  days = 7  out = "vmsched-out"  memory_limit_gib = 16
-    [consolidation] policy = "lr-mmt-1.2"  preset = "cloudsim-planetlab"  rules = "cloudsim"
-                 migration = "cloudsim"   # or "precopy"
+The tables and keys are TABLES' (memory model parameters also go in [host_models]); `vmsched
+--help` shows them with examples.
 """
 
 import copy

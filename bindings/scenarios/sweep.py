@@ -240,12 +240,12 @@ class Sweep:
 
         from vmsched.scenarios import worker
 
-        batches = _batches(todo, max(1, len(client.scheduler_info()["workers"])))
+        tasks = batches(todo, max(1, len(client.scheduler_info()["workers"])))
         by_index = {p.index: p for p in todo}
         futures = {client.submit(worker.run_batch, [(p.index, p.scenario.tables)
                                                     for p in batch],
                                  worker.version(), kernel_threads, pure=False): batch
-                   for batch in batches}
+                   for batch in tasks}
         bar = _bar(len(todo), progress)
         compute = 0.0
         try:
@@ -529,25 +529,25 @@ def _estimated_vm_days(scenario):
     return math.inf          # a trace: not batched
 
 
-def _batches(points, workers=1):
+def batches(points, workers=1):
     """Long scenarios one per task; short ones (estimated below SHORT_VM_DAYS VM-days)
     together, up to SHORT_VM_DAYS per task, and at most so many that every worker still
     gets about TASKS_PER_WORKER tasks."""
     most = max(1, math.ceil(len(points) / (TASKS_PER_WORKER * workers)))
-    batches, current, budget = [], [], 0.0
+    found, current, budget = [], [], 0.0
     for point in points:
         cost = _estimated_vm_days(point.scenario)
         if cost >= SHORT_VM_DAYS:
-            batches.append([point])
+            found.append([point])
             continue
         if current and (budget + cost > SHORT_VM_DAYS or len(current) == most):
-            batches.append(current)
+            found.append(current)
             current, budget = [], 0.0
         current.append(point)
         budget += cost
     if current:
-        batches.append(current)
-    return batches
+        found.append(current)
+    return found
 
 
 def _keyed(point, frame, kind):
