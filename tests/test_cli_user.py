@@ -4,6 +4,7 @@ line on stderr and exit status 2 before any work, and no option is silently igno
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -258,10 +259,21 @@ def test_a_rerun_replaces_vmscheds_own_files_and_leaves_others(tmp_path):
     assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
+def interrupt(process, tries=12):
+    """Send SIGINT until the process ends (again if it came while a library swallowed it);
+    its stderr. Killed after `tries` tries of 10 s."""
+    for _ in range(tries):
+        process.send_signal(signal.SIGINT)
+        try:
+            return process.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            continue
+    process.kill()
+    return process.communicate()[1]
+
+
 def test_an_interrupted_run_leaves_the_folder_as_it_was(tmp_path):
     """Was: Ctrl-C or a crash could leave an empty folder, or Parquet without PNGs."""
-    import signal
-
     new, old = tmp_path / "new", tmp_path / "old"
     assert run("simulate", *SMALL, "--no-plots", "--out", old).returncode == 0
     before = {p.name: p.read_bytes() for p in old.iterdir()}
@@ -271,16 +283,7 @@ def test_an_interrupted_run_leaves_the_folder_as_it_was(tmp_path):
                                  "6000", "--no-progress", "--out", str(out)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(5)                     # well inside the run (it takes half a minute)
-        for _ in range(12):               # again if it came while a library swallowed it
-            process.send_signal(signal.SIGINT)
-            try:
-                _, stderr = process.communicate(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        else:
-            process.kill()
-            _, stderr = process.communicate()
+        stderr = interrupt(process)
         assert process.returncode != 0, stderr
         assert not [p for p in tmp_path.iterdir() if "partial" in p.name]
     assert not new.exists()

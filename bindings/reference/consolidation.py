@@ -710,25 +710,16 @@ class AllocationPolicy:
         """PowerVmList.sortByCpuUtilization: decreasing u(now) * mips, stable."""
         return sorted(vms, key=lambda vm: -vm.total_utilization_of_cpu_mips(self.now))
 
-    def get_new_vm_placement(self, vms, excluded):
-        """getNewVmPlacement."""
+    def get_new_vm_placement(self, vms, excluded, all_or_nothing=False):
+        """getNewVmPlacement; all_or_nothing: getNewVmPlacementFromUnderUtilizedHost (a VM
+        that fits nowhere undoes the VMs planned before it, and none moves)."""
         migration_map = []
         for vm in self._sort_by_cpu_utilization(vms):
             host = self.find_host_for_vm(vm, excluded)
             if host is not None:
                 host.vm_create(vm)
                 migration_map.append((vm, host))
-        return migration_map
-
-    def get_new_vm_placement_from_under_utilized_host(self, vms, excluded):
-        """getNewVmPlacementFromUnderUtilizedHost: all or nothing."""
-        migration_map = []
-        for vm in self._sort_by_cpu_utilization(vms):
-            host = self.find_host_for_vm(vm, excluded)
-            if host is not None:
-                host.vm_create(vm)
-                migration_map.append((vm, host))
-            else:
+            elif all_or_nothing:
                 for planned_vm, planned_host in migration_map:
                     planned_host.vm_destroy(planned_vm)
                 migration_map = []
@@ -792,8 +783,7 @@ class AllocationPolicy:
             vms = [vm for vm in host.vm_list if not vm.in_migration]
             if not vms:
                 continue
-            placement = self.get_new_vm_placement_from_under_utilized_host(vms,
-                                                                           excluded_placement)
+            placement = self.get_new_vm_placement(vms, excluded_placement, all_or_nothing=True)
             excluded_under |= {target for _, target in placement}
             migration_map.extend(placement)
         return migration_map

@@ -57,15 +57,14 @@ class ScenarioResult:
     def tables(self):
         """{'summary': one row, 'ticks': the tick series (a consolidation's rounds),
         'tenants': per tenant} as DataFrames, numbers kept numeric."""
-        row = {key: (value if isinstance(value, (int, float, np.integer, np.floating))
-                     and not isinstance(value, bool) else str(value))
-               for key, value in self.summary().items()}
+        from vmsched.simulation.results import summary_frame
+
         results = self.results
         if hasattr(results, "ticks"):
             ticks, tenants = results.ticks, results.tenants.reset_index()
         else:
             ticks, tenants = results.rounds, pd.DataFrame({"tenant": pd.Series([], str)})
-        return {"summary": pd.DataFrame([row]), "ticks": ticks.reset_index(drop=True),
+        return {"summary": summary_frame(self.summary()), "ticks": ticks.reset_index(drop=True),
                 "tenants": tenants}
 
 

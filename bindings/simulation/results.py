@@ -27,6 +27,15 @@ OWN_FILES = tuple(f"{name}.parquet" for name in TABLE_NAMES) + tuple(
 READY_THRESHOLD = 0.05  # a VM "suffers" with more than 5% of its CPU demand ready
 
 
+def summary_frame(summary):
+    """A summary Series as a one-row DataFrame, a column per figure, numbers kept numeric
+    (integers int64, reals float64, text as strings)."""
+    row = {key: (value if isinstance(value, (int, float, np.integer, np.floating))
+                 and not isinstance(value, bool) else str(value))
+           for key, value in summary.items()}
+    return pd.DataFrame([row])
+
+
 class Results:
     """A copy of a simulation's outcome up to its current tick."""
 
@@ -175,12 +184,8 @@ class Results:
         return pd.Series(out, name="value", dtype=object)
 
     def summary_table(self):
-        """The summary as a one-row DataFrame, a column per figure, numbers kept numeric
-        (integers int64, reals float64, text as strings)."""
-        row = {key: (value if isinstance(value, (int, float, np.integer, np.floating))
-                     and not isinstance(value, bool) else str(value))
-               for key, value in self.summary().items()}
-        return pd.DataFrame([row])
+        """The summary as a one-row DataFrame (summary_frame)."""
+        return summary_frame(self.summary())
 
     # ------------------------------------------------------------ files
 
