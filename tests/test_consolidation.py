@@ -346,3 +346,81 @@ def test_migrations_longer_than_a_round_keep_the_invariants(data):
     running = r.vms[r.vms["outcome"] == "running"]
     assert (running["host"] >= 0).all() and (running["host"] < n_hosts).all()
     assert (r.vms["granted_s"] <= r.vms["requested_s"] * (1 + 1e-12) + 1e-9).all()
+
+
+# --- VMs that arrive and leave, of several vCPUs (vmsched's rules) --------------------------
+
+def _synthetic_fleet(n_vms, days, seed=0):
+    from vmsched.simulation.sizing import find_min_hosts
+    from vmsched.workload.synthetic import synthetic_workload
+
+    workload = synthetic_workload(n_vms, days, seed=seed)
+    host = dict(vcpus=64, memory_mib=262144, disk_gib=0, overcommit="none")
+    return workload, Fleet.uniform(find_min_hosts(workload, **host).n_hosts, **host)
+
+
+def test_a_synthetic_month_consolidates_with_arrivals_departures_and_precopy():
+    """VMs of 1-32 vCPUs arrive and leave; every one is placed, none is left running past
+    its end, memory and pCPUs hold on every host, and consolidation saves energy."""
+    workload, fleet = _synthetic_fleet(1500, 2.0)
+    duration = 2 * 86400.0
+    r = consolidate(workload, "lr-mmt-1.2", fleet=fleet, migration="precopy",
+                    bandwidth_mbps=10_000.0, duration_s=duration)
+    s = r.summary
+    assert s["VMs not placed"] == 0 and s["anti-affinity violations"] == 0
+    assert s["migrations"] > 0 and s["migration downtime s"] > 0
+    table = workload.table
+    leaves = table["end_s"].fillna(np.inf).to_numpy() < duration
+    assert s["VMs finished"] == leaves.sum()
+    assert (r.vms["outcome"][leaves] == "finished").all()
+    assert (r.vms["outcome"][~leaves] == "running").all()
+    running = r.vms[r.vms["outcome"] == "running"].assign(vcpus=table["VCPU"].to_numpy()[~leaves])
+    assert (running.groupby("host")["memory_mib"].sum() <= 262144).all()
+    # A VM of n vCPUs never gets more than n pCPUs' worth of CPU.
+    seconds = np.minimum(table["end_s"].fillna(np.inf), duration) - table["start_s"]
+    assert (r.vms["granted_s"] <= table["VCPU"] * seconds + 300 * table["VCPU"] + 1e-6).all()
+    baseline = consolidate(workload, "dvfs", fleet=fleet, duration_s=duration).summary
+    assert s["energy kWh"] < baseline["energy kWh"]
+    assert baseline["migrations"] == 0 and baseline["VMs not placed"] == 0
+
+
+def test_a_vm_that_fits_nowhere_waits_and_is_placed_when_room_frees():
+    from vmsched.workload.utilization import ConstantUtilization, SyntheticUtilization
+
+    table = pd.DataFrame({"vm_id": ["big", "blocker", "late"], "tenant": 0,
+                          "start_s": [0.0, 0.0, 0.0], "end_s": [3000.0, 900.0, 3000.0],
+                          "VCPU": [2, 2, 2], "MEMORY_MB": [4096, 4096, 4096]})
+    cpu = SyntheticUtilization(np.full(3, 0.5), np.zeros(288), 0.0, 0)
+    workload = Workload(table, cpu=cpu, memory=ConstantUtilization(0.4, 3))
+    fleet = Fleet.uniform(2, vcpus=2, memory_mib=4096, disk_gib=0, overcommit="none")
+    r = consolidate(workload, "thr-mmt-0.8", fleet=fleet, duration_s=3000.0)
+    assert r.summary["VMs delayed"] == 1 and r.summary["mean delay s"] == 900.0
+    assert r.summary["VMs not placed"] == 0
+    assert list(r.vms["outcome"]) == ["running", "finished", "running"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_anti_affinity_holds_while_vms_arrive_and_leave(data):
+    seed = data.draw(st.integers(0, 1000))
+    workload, fleet = _synthetic_fleet(data.draw(st.integers(20, 200)), 1.0, seed)
+    table = workload.table.copy()
+    n_groups = data.draw(st.integers(1, 4))
+    maximum = data.draw(st.integers(1, 2))
+    table["group"] = [f"g{i % n_groups}" if i % 3 == 0 else None for i in range(len(table))]
+    spec = {f"g{g}": ("anti-affinity", maximum) for g in range(n_groups)}
+    grouped = Workload(table, cpu=workload.cpu, memory=workload.memory, groups=spec)
+    policy = data.draw(st.sampled_from(["thr-mmt-0.5", "lr-mmt-1.2", "mad-mu-2.5"]))
+    r = consolidate(grouped, policy, fleet=fleet, migration="precopy")
+    event("migrations" if r.summary["migrations"] else "no migration")
+    if r.summary["VMs delayed"] or r.summary["VMs not placed"]:
+        event("VMs waiting for a host")
+    assert r.summary["anti-affinity violations"] == 0
+
+
+def test_cloudsim_rules_refuse_a_synthetic_workload():
+    workload, fleet = _synthetic_fleet(50, 0.5)
+    with pytest.raises(InvalidRequest, match="rules='vmsched'"):
+        consolidate(workload, "lr-mmt-1.2", fleet=fleet, rules="cloudsim")
+    with pytest.raises(InvalidRequest, match="duration_s"):
+        consolidate(workload, "lr-mmt-1.2", fleet=fleet, duration_s=float("nan"))

@@ -26,7 +26,11 @@ never destroyed, a VM always requests its full memory (so memory constrains plac
 power rise is taken against the host's planned load, the overload phase's targets are not
 emptied in the same round, updates fall at 0, 300, ... through the end (and once more at the
 end), PowerVm's previous time starts at -1, and an idle host that holds VMs bills from its
-idle power.
+idle power. Under vmsched's rules VMs may also have several vCPUs (a VM gets at most its
+vCPUs' worth of pCPU speed, and needs that many pCPUs) and arrive and leave: present at the
+updates with start_s <= t < end_s, created at the first of them (a VM that fits nowhere
+waits and is tried again first at every next update), and gone at the first update at or
+after its end, its migration, if one is under way, dropped.
 """
 
 import math
@@ -160,12 +164,19 @@ class Vm:
     """PowerVm (Vm) with its one cloudlet (CloudletSchedulerDynamicWorkload running a cloudlet
     with UtilizationModelPlanetLabInMemory for CPU and UtilizationModelNull for RAM and BW).
 
-    mips: the one PE's MIPS; ram MiB; bw kbit/s; trace: utilisation samples every
-    `interval` s."""
+    mips: its vCPUs' MIPS together (vcpus x a vCPU's speed); ram MiB; bw kbit/s; trace:
+    utilisation samples every `interval` s from 0. vmsched's rules: present at the updates
+    with start_s <= t < end_s."""
 
-    def __init__(self, index, mips, ram, bw, trace, interval, rules):
+    def __init__(self, index, mips, ram, bw, trace, interval, rules, vcpus=1, start_s=0.0,
+                 end_s=math.inf):
         self.id = index
         self.mips = float(mips)
+        self.vcpus = float(vcpus)
+        self.start_s = float(start_s)
+        self.end_s = float(end_s)
+        self.status = "not arrived"      # waiting, running, finished, not placed
+        self.first_try = None
         self.ram = ram
         self.bw = bw
         self.trace = trace
@@ -215,8 +226,9 @@ class Vm:
         return 0.0
 
     def current_requested_bw(self):
-        """Vm.getCurrentRequestedBw: full while being instantiated, else 0."""
-        if self.being_instantiated:
+        """Vm.getCurrentRequestedBw: full while being instantiated, else 0 (vmsched rules: a
+        VM's bandwidth is not a placement constraint, only the migrations' use of the link)."""
+        if self.being_instantiated and self.rules == "cloudsim":
             return self.bw
         return 0.0
 
@@ -271,6 +283,7 @@ class Host:
     def __init__(self, index, spec, model):
         self.id = index
         self.pe_mips = float(spec["speed"])
+        self.pcpus = float(spec["pcpus"])
         self.total_mips = float(int(spec["pcpus"]) * spec["speed"])
         self.ram = spec["ram"]
         self.bw = spec["bw"]
@@ -294,7 +307,8 @@ class Host:
     # VmSchedulerTimeSharedOverSubscription ---------------------------------------------------
     def _allocate_inner(self, vm, requested):
         """VmSchedulerTimeSharedOverSubscription.allocatePesForVm(uid, mipsShareRequested)."""
-        capped = self.pe_mips if requested > self.pe_mips else requested
+        cap = self.pe_mips * vm.vcpus          # a VM gets at most its vCPUs' worth of pCPUs
+        capped = cap if requested > cap else requested
         total = 0.0 + capped
         self.mips_requested[vm] = requested
         if vm in self.sched_in:
@@ -315,7 +329,8 @@ class Host:
         required_total = 0.0
         capped_map = {}
         for vm, requested in self.mips_requested.items():
-            capped = self.pe_mips if requested > self.pe_mips else requested
+            cap = self.pe_mips * vm.vcpus
+            capped = cap if requested > cap else requested
             required = 0.0 + capped
             capped_map[vm] = capped
             if vm in self.sched_in:
@@ -387,7 +402,8 @@ class Host:
     def is_suitable_for_vm(self, vm):
         """Host.isSuitableForVm."""
         requested = vm.current_requested_mips()
-        return (self.pe_mips >= requested and self.available_mips >= requested
+        return (self.pe_mips * vm.vcpus >= requested and self.available_mips >= requested
+                and self.pcpus >= vm.vcpus
                 and self._suitable(self.ram_map, self.ram, vm, vm.current_requested_ram(), vm.ram)
                 and self._suitable(self.bw_map, self.bw, vm, vm.current_requested_bw(), vm.bw))
 
@@ -845,6 +861,9 @@ class Datacenter:
         self.events = []                 # [time, sequence, kind, data]
         self.sequence = 0
         self.created = []
+        self.waiting = []                # vmsched: VMs that fit nowhere yet, in arrival order
+        self.counts = {"finished": 0, "not placed": 0, "delayed": 0, "delay_s": 0.0,
+                       "migrations dropped": 0}
         self.started = False             # vmsched: the update at t = 0 runs although no time passed
 
     def schedule(self, time, kind, data=None):
@@ -857,6 +876,56 @@ class Datacenter:
             vm.being_instantiated = True
             if self.allocation.allocate_host_for_vm(vm):
                 self.created.append(vm)
+            else:
+                self.counts["not placed"] += 1
+            vm.being_instantiated = False
+
+    def arrivals_and_departures(self, now):
+        """vmsched: the VMs whose end has come (before the run's end) leave, then the VMs
+        waiting for a host and the new arrivals (by start, then id) are created; one that
+        fits nowhere waits for the next update."""
+        for vm in self.vms:
+            if not (vm.end_s <= now and vm.end_s < self.end):
+                continue
+            if vm.status == "running":
+                migrating = vm.in_migration
+                if migrating:
+                    for event in self.events:
+                        if event[2] == "migrate" and event[3][0] is vm:
+                            self.events.remove(event)
+                            event[3][1].remove_migrating_in_vm(vm)
+                            self.counts["migrations dropped"] += 1
+                            break
+                self.allocation.deallocate_host_for_vm(vm)
+                vm.add_state_history_entry(now, 0.0, 0.0, migrating)
+                vm.in_migration = False
+                vm.status = "finished"
+                self.counts["finished"] += 1
+            elif vm.status == "waiting":
+                vm.status = "not placed"
+                self.waiting.remove(vm)
+                self.counts["not placed"] += 1
+            elif vm.status == "not arrived":
+                vm.status = "finished"           # came and went between two updates
+                self.counts["finished"] += 1
+        arriving = sorted((vm for vm in self.vms
+                           if vm.status == "not arrived" and vm.start_s <= now),
+                          key=lambda vm: (vm.start_s, vm.id))
+        for vm in arriving:
+            vm.first_try = now
+        trying = self.waiting + arriving
+        self.waiting = []
+        for vm in trying:
+            vm.being_instantiated = True
+            if self.allocation.allocate_host_for_vm(vm):
+                vm.status = "running"
+                self.created.append(vm)
+                if vm.first_try < now:
+                    self.counts["delayed"] += 1
+                    self.counts["delay_s"] += now - vm.first_try
+            else:
+                vm.status = "waiting"
+                self.waiting.append(vm)
             vm.being_instantiated = False
 
     def update_force(self, now):
@@ -890,6 +959,8 @@ class Datacenter:
         if not (now > self.last_process_time or not self.started):
             return
         self.started = True
+        if not self.cloudsim:
+            self.arrivals_and_departures(now)
         time_diff = now - self.last_process_time
         frame = 0.0
         for host in self.hosts:
@@ -915,6 +986,8 @@ class Datacenter:
         if not (now > self.last_process_time or not self.started):
             return
         self.started = True
+        if not self.cloudsim:
+            self.arrivals_and_departures(now)
         min_time = self.update_force(now)
         if self.policy.kind == "migrate":
             for vm, target in self.allocation.optimize_allocation(now):
@@ -939,7 +1012,8 @@ class Datacenter:
 
     def run(self):
         """CloudSim's event loop until the end (events at equal times in scheduling order)."""
-        self.create_vms()
+        if self.cloudsim:
+            self.create_vms()
         first = (0.1 + self.interval) if self.cloudsim else 0.0
         self.schedule(first, "periodic")
         last_update = 0.0
@@ -964,6 +1038,9 @@ class Datacenter:
         if not self.cloudsim and self.last_process_time < self.end:
             self.update_force(self.end)
             last_update = self.end
+        for vm in self.waiting:
+            vm.status = "not placed"
+            self.counts["not placed"] += 1
         return last_update
 
 
@@ -1045,14 +1122,17 @@ def reference_consolidation(samples, hosts, vms, policy, rules="cloudsim", inter
     (the last column repeats the one before, as CloudSim's UtilizationModelPlanetLabInMemory).
     hosts: list of dicts {"pcpus": int, "speed": MIPS per pCPU (float), "ram": MiB (float),
     "bw": kbit/s (float), "power_kind": int, "power_watts": np.ndarray float64[11]}.
-    vms: list of dicts {"mips": float (one vCPU), "ram": MiB float, "bw": kbit/s float}.
+    vms: list of dicts {"mips": float (its vCPUs together), "ram": MiB float, "bw": kbit/s
+    float}, and optionally "vcpus" (1), "start_s" (0) and "end_s" (inf; vmsched's rules).
     policy: an object with .kind in {"npa","dvfs","migrate"}, .detector in
     {"thr","iqr","mad","lr","lrr"}, .selector in {"mmt","mu"}, .parameter (float).
     rules: "cloudsim" (CloudSim 3.0.3) or "vmsched" (its quirks dropped).
     Returns a dict of floats: energy_j, migrations, sla_time_s, active_time_s,
     requested_mips_s, allocated_mips_s, migration_loss_mips_s, shutdowns, shutdown_time_s,
     vms_destroyed, end_s (time of the last datacenter update), anomalies (where CloudSim
-    would have exited)."""
+    would have exited), vms_finished, vms_not_placed, vms_delayed (placed at a later update
+    than their first), delay_s (their waits summed) and migrations_dropped (VMs that left while
+    migrating)."""
     if rules not in ("cloudsim", "vmsched"):
         raise ValueError(f"rules {rules!r}: 'cloudsim' or 'vmsched'")
     samples = np.asarray(samples, np.float64)
@@ -1062,7 +1142,8 @@ def reference_consolidation(samples, hosts, vms, policy, rules="cloudsim", inter
                                    np.asarray(spec["power_watts"], np.float64)))
                     for h, spec in enumerate(hosts)]
     vm_objects = [Vm(v, spec["mips"], spec["ram"], spec["bw"], [float(x) for x in samples[v]],
-                     interval_s, rules)
+                     interval_s, rules, spec.get("vcpus", 1), spec.get("start_s", 0.0),
+                     spec.get("end_s", math.inf))
                   for v, spec in enumerate(vms)]
     datacenter = Datacenter(host_objects, vm_objects, policy, interval_s, end, rules)
     last = datacenter.run()
@@ -1085,6 +1166,11 @@ def reference_consolidation(samples, hosts, vms, policy, rules="cloudsim", inter
         "vms_destroyed": float(datacenter.vms_destroyed),
         "end_s": last,
         "anomalies": float(datacenter.anomalies[0]),
+        "vms_finished": float(datacenter.counts["finished"]),
+        "vms_not_placed": float(datacenter.counts["not placed"]),
+        "vms_delayed": float(datacenter.counts["delayed"]),
+        "delay_s": datacenter.counts["delay_s"],
+        "migrations_dropped": float(datacenter.counts["migrations dropped"]),
     }
 
 

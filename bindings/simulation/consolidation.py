@@ -54,8 +54,10 @@ RULES = ("cloudsim", "vmsched")
 MIGRATION_MODELS = ("cloudsim", "precopy")
 #: Round (and trace sample) interval, seconds.
 INTERVAL_S = 300.0
-#: VMs one host's list can hold (at once, counting VMs migrating in).
+#: VMs one host's list can hold (at once, counting VMs migrating in) under CloudSim's rules,
+#: and at most under vmsched's (where it follows from memory: _list_capacity).
 LIST_CAPACITY = 64
+MAX_LIST_CAPACITY = 4096
 
 #: CloudSim's published PlanetLab results (Beloglazov and Buyya's experiments; CloudSim 3.0.3
 #: with the trace files sorted by name, except where noted), as it prints them:
@@ -149,39 +151,61 @@ SETUPS = {
 }
 
 
-def _series(workload):
-    """float64 [n_vms, samples + 1] per-VM utilisation at 0, 300, ... s (CloudSim repeats the
-    last sample once), and the run's end, seconds."""
+def _source(workload, rules, duration_s):
+    """(utilisation source for the engine, the run's end s, start_s, end_s per VM; end_s
+    inf for a VM that never leaves). A trace workload: per-VM 300 s traces of one length,
+    every VM from 0 to their end (CloudSim repeats the last sample once). A synthetic one
+    (vmsched's rules): VMs arrive and leave as the table says, their utilisation computed
+    when the engine asks for it."""
+    from vmsched.workload.utilization import SyntheticUtilization
+
     cpu = workload.cpu
+    table = workload.table
+    if len(table) == 0:
+        raise InvalidRequest("the workload has no VMs")
+    start = table["start_s"].to_numpy(np.float64)
+    stop = table["end_s"].to_numpy(np.float64)
+    stop = np.where(np.isnan(stop), np.inf, stop)
+    nothing = np.zeros(0)
+    if isinstance(cpu, SyntheticUtilization):
+        if rules == "cloudsim":
+            raise InvalidRequest("CloudSim's rules run a day of traces (as PlanetLab's); give "
+                                 "rules='vmsched' to consolidate a synthetic workload")
+        end = workload.duration_s if duration_s is None else float(duration_s)
+        if not math.isfinite(end) or end <= 0:
+            raise InvalidRequest(f"duration_s = {shown(duration_s)} must be finite and > 0")
+        source = (np.int64(engine.SYNTHETIC), np.zeros((1, 1)), cpu.level.astype(np.float64),
+                  np.ascontiguousarray(cpu.daily_profile, np.float64), float(cpu.noise_cv),
+                  np.uint64(cpu.seed))
+        return source, end, start, stop
     if not hasattr(cpu, "offsets") or not hasattr(cpu, "step_s"):
         raise InvalidRequest(
             "consolidation needs per-VM CPU traces sampled every 300 s (a trace workload such "
-            "as --format planetlab); this workload's CPU source is "
+            "as --format planetlab) or a synthetic workload; this workload's CPU source is "
             f"{getattr(cpu, 'name', type(cpu).__name__)}")
     if cpu.step_s != INTERVAL_S:
         raise InvalidRequest(f"consolidation needs traces sampled every {INTERVAL_S:g} s, "
                              f"not {cpu.step_s:g} s")
     lengths = np.diff(cpu.offsets)
-    table = workload.table
-    if len(table) == 0:
-        raise InvalidRequest("the workload has no VMs")
     if lengths.min() != lengths.max() or lengths[0] == 0:
         raise InvalidRequest("consolidation needs traces of one length for every VM; "
                              f"lengths run from {lengths.min()} to {lengths.max()} samples")
     n_samples = int(lengths[0])
     end = n_samples * INTERVAL_S
-    start = table["start_s"].to_numpy(np.float64)
-    stop = table["end_s"].to_numpy(np.float64)
     if (start != 0).any() or not np.array_equal(stop, np.full(len(table), end)):
         raise InvalidRequest(
-            "consolidation runs VMs present from 0 s to the end of their traces (as "
-            "PlanetLab's days); this workload has VMs arriving or leaving at other times, "
-            "which it does not support yet")
+            "consolidation runs trace VMs present from 0 s to the end of their traces (as "
+            "PlanetLab's days); this workload has VMs arriving or leaving at other times "
+            "(a synthetic workload may)")
+    if duration_s is not None and float(duration_s) != end:
+        raise InvalidRequest(f"duration_s = {shown(duration_s)}: a trace workload runs for "
+                             f"its traces' {end:g} s")
     samples = np.empty((len(table), n_samples + 1))
     index = cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]
     samples[:, :n_samples] = cpu.values[index]
     samples[:, n_samples] = samples[:, n_samples - 1]
-    return samples, end
+    source = (np.int64(engine.DENSE), samples, nothing, nothing, 0.0, np.uint64(0))
+    return source, end, start, stop
 
 
 def _anti_affinity(workload, rules):
@@ -245,6 +269,18 @@ def _hosts_from_fleet(fleet, pcpu_speed, bandwidth_mbps):
     return pcpus, speed, memory, bandwidth, list(fleet.power_models())
 
 
+def _list_capacity(host_memory, vm_memory, rules):
+    """VMs one host's list may hold at once (counting VMs migrating in): LIST_CAPACITY, or
+    under vmsched's rules (memory counts) as many of the smallest VM as the largest host's
+    memory holds, plus one, up to MAX_LIST_CAPACITY."""
+    if rules == "cloudsim":
+        return LIST_CAPACITY
+    smallest = float(vm_memory.min())
+    if smallest <= 0:
+        return MAX_LIST_CAPACITY
+    return int(min(MAX_LIST_CAPACITY, max(LIST_CAPACITY, host_memory.max() // smallest + 1)))
+
+
 def _per_host(name, value, n):
     array = np.broadcast_to(np.asarray(value, np.float64), (n,)).copy() \
         if np.ndim(value) == 0 else np.asarray(value, np.float64)
@@ -260,11 +296,14 @@ def _per_host(name, value, n):
 def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet=None,
                 pcpu_speed=1.0, vcpu_speed=1.0, bandwidth_mbps=1000.0, seed=0,
                 migration="cloudsim", dirty_rate_per_s=0.02, max_downtime_s=0.3,
-                max_copy_rounds=30):
-    """Run dynamic consolidation of a day of traces; returns ConsolidationResults.
+                max_copy_rounds=30, duration_s=None):
+    """Run dynamic consolidation of a day of traces (or a synthetic workload); returns
+    ConsolidationResults.
 
-    workload: a Workload of per-VM 300 s traces (every VM from 0 to the end), or a PlanetLab
-    day folder. policy: see parse_policy. preset: 'cloudsim-planetlab' for CloudSim's fleet
+    workload: a Workload of per-VM 300 s traces (every VM from 0 to the end), a PlanetLab
+    day folder, or (vmsched's rules) a synthetic workload, whose VMs arrive and leave as its
+    table says over `duration_s` (default: the workload's). A VM of n vCPUs requests
+    utilisation x n x vcpu_speed and gets at most n pCPUs' speed. policy: see parse_policy. preset: 'cloudsim-planetlab' for CloudSim's fleet
     and VM types (then fleet, speeds and bandwidth come from it), else `fleet` (a Fleet: its
     VCPU totals are pCPUs, MEMORY_MB capacities the memory, its power models the power) with
     pcpu_speed (per host) and vcpu_speed (per VM) and bandwidth_mbps (per host). The
@@ -309,12 +348,16 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
                              f"number >= 1")
     if isinstance(workload, (str, Path)):
         workload = read_planetlab(workload)
-    samples, end = _series(workload)
-    n_vms = samples.shape[0]
+    source, end, start_s, end_s = _source(workload, rules, duration_s)
     table = workload.table
-    if "VCPU" in table and (table["VCPU"].to_numpy() != 1).any():
-        raise InvalidRequest("consolidation takes one-vCPU VMs (as PlanetLab's); this "
-                             "workload has VMs of several vCPUs, not supported yet")
+    n_vms = len(table)
+    vcpus = table["VCPU"].to_numpy(np.float64) if "VCPU" in table else np.ones(n_vms)
+    if (vcpus < 1).any():
+        raise InvalidRequest(f"vm {shown(table['vm_id'].iloc[int(np.argmax(vcpus < 1))])} has "
+                             f"VCPU < 1; every VM needs a vCPU")
+    if setup is not None and (vcpus != 1).any():
+        raise InvalidRequest(f"preset {setup.name} has one-vCPU VMs (as PlanetLab's); this "
+                             f"workload has VMs of several vCPUs")
     if setup is not None:
         pcpus, speed, memory, bandwidth, models = _hosts_from_setup(setup)
         block = -(-n_vms // len(setup.vm_types))
@@ -325,7 +368,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     else:
         pcpus, speed, memory, bandwidth, models = _hosts_from_fleet(fleet, pcpu_speed,
                                                                     bandwidth_mbps)
-        vm_mips = _per_host("vcpu_speed", vcpu_speed, n_vms)
+        vm_mips = _per_host("vcpu_speed", vcpu_speed, n_vms) * vcpus
         if "MEMORY_MB" not in table:
             raise InvalidRequest("the workload has no MEMORY_MB column")
         vm_memory = table["MEMORY_MB"].to_numpy(np.float64)
@@ -338,6 +381,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     # Capacities in CloudSim's integers where they are: int MIPS, kbit/s.
     hf[:, engine.H_TOTAL] = pcpus * speed
     hf[:, engine.H_PE] = speed
+    hf[:, engine.H_PCPUS] = pcpus
     hf[:, engine.H_RAM] = memory
     hf[:, engine.H_BW] = bandwidth * 1000.0
     codes = np.array([m.code for m in models], np.int64)
@@ -354,6 +398,9 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     vi[:, engine.V_GROUP] = codes_of_groups
     vf[:, engine.V_GROUP_MAX] = max_per_host
     vf[:, engine.V_MIPS] = vm_mips
+    vf[:, engine.V_VCPUS] = vcpus
+    vf[:, engine.V_START_S] = start_s
+    vf[:, engine.V_END_S] = end_s
     vf[:, engine.V_RAM] = vm_memory
     vf[:, engine.V_BW] = vm_bandwidth * 1000.0
     vf[:, engine.V_ACTIVE] = np.clip(workload.memory.sample(np.arange(n_vms), 0.0), 0.0, 1.0)
@@ -380,12 +427,13 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     parameters[engine.P_MAX_ROUNDS] = max_copy_rounds
     series = np.zeros((int(end // INTERVAL_S) + 2, engine.N_SERIES))
 
+    capacity = _list_capacity(memory, vm_memory, rules)
     started = time.perf_counter()
-    result, rows = engine.run_consolidation(samples, hf, hi, watts, vf, vi, options,
-                                            parameters, LIST_CAPACITY, series)
+    result, rows = engine.run_consolidation(source, hf, hi, watts, vf, vi, options,
+                                            parameters, capacity, series)
     wall = time.perf_counter() - started
     if result[engine.R_ERROR] == engine.ERR_LIST_FULL:
-        raise InvalidRequest(f"a host was planned more than {LIST_CAPACITY} VMs at once; "
+        raise InvalidRequest(f"a host was planned more than {capacity} VMs at once; "
                              f"consolidation supports at most that many per host")
     if result[engine.R_ERROR] != engine.ERR_NONE:
         raise InvalidRequest("consolidation planned more migrations at once than it can "
@@ -439,6 +487,10 @@ class ConsolidationResults:
                                         if result[E.R_SLA_N] else 0.0),
             "VMs destroyed at zero demand": int(result[E.R_DESTROYED]),
             "VMs not placed": int(result[E.R_NOT_PLACED]),
+            "VMs finished": int(result[E.R_FINISHED]),
+            "VMs delayed": int(result[E.R_DELAYED]),
+            "mean delay s": (result[E.R_DELAY_S] / result[E.R_DELAYED]
+                             if result[E.R_DELAYED] else 0.0),
             "anti-affinity violations": int(result[E.R_GROUP_VIOLATIONS]),
             # CloudSim exits on these; here the host is skipped or its power taken at 1.
             "utilisations above 1": int(result[E.R_ANOMALIES]),
@@ -453,7 +505,8 @@ class ConsolidationResults:
             "sla_violation_s": hf[:, E.H_SLA_S],
             "shutdowns": hf[:, E.H_SHUTDOWNS].astype(np.int64),
         })
-        outcome = np.array(["not placed", "running", "destroyed"])[vi[:, E.V_STATUS]]
+        outcome = np.array(["not placed", "running", "destroyed", "finished", "waiting",
+                            "after the end"])[vi[:, E.V_STATUS]]
         self.vms = pd.DataFrame({
             "vm_id": workload.table["vm_id"].to_numpy(),
             "speed": vf[:, E.V_MIPS],

@@ -4,8 +4,9 @@ own rules.
 
 Time advances by *datacenter updates*: every `interval_s` (300 s) from `first_s`, and at
 every migration completion. An update measures every host: each VM requests
-`u(t) * speed` MIPS (its trace interpolated linearly between 300 s samples), the host's
-time-shared scheduler grants it (a vCPU at most one pCPU's speed; an oversubscribed host
+`u(t) * vcpus * speed` MIPS (its utilisation interpolated linearly between 300 s samples: a
+dense trace, or the synthetic model computed when asked), the host's time-shared scheduler
+grants it (a VM at most its vCPUs' worth of pCPU speed; an oversubscribed host
 scales every request by capacity / total and floors it to whole MIPS; a migrating VM gets 90%
 of its request on the source and 10% on the target), and the energy of each host since the
 previous update is the trapezoid of its power at the two utilisations. At the periodic
@@ -32,7 +33,10 @@ round; hosts that received VMs in step 3 may still be emptied in step 4; updates
 300.1, 600.1, ... (a 0.1 s creation delay) and the first interval bills no energy; an empty
 host bills nothing for an interval that starts at utilisation 0. Without it: memory counts,
 the baseline is fresh, VMs run until the end of the day, exclusions are as intended, updates
-fall at 0, 300, ... through the end, and a host bills energy whenever it holds VMs.
+fall at 0, 300, ... through the end, and a host bills energy whenever it holds VMs. VMs may
+also arrive and leave (vmsched's rules): a VM is present at the updates with
+start_s <= t < end_s, placed by the power-aware rule at the first of them; one that fits
+nowhere waits and is tried again, before the new arrivals, at every update until its end.
 
 Every quantity is a float64 computed in CloudSim's order of operations, so that with
 `cloudsim` the results equal CloudSim's to the digits it prints.
@@ -46,6 +50,7 @@ from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
     HISTORY_LENGTH, LR, LR_LENGTH, LRR, is_overloaded)
 from vmsched.engine.models.kernels_power import power_at
+from vmsched.engine.simulation.kernels_utilization import SLOTS_PER_DAY, unit_noise
 
 # Policies and selectors.
 NPA, DVFS, MIGRATE = 0, 1, 2
@@ -56,8 +61,8 @@ SELECTOR_NAMES = ("mmt", "mu", "mc", "rs")
 (H_TOTAL, H_PE, H_RAM, H_BW, H_AVAIL, H_RAM_USED, H_BW_USED, H_UTIL, H_PREV_UTIL,
  H_P_TIME, H_P_ALLOC, H_P_REQ, H_P_ACTIVE,
  H_Q_TIME, H_Q_ALLOC, H_Q_REQ, H_Q_ACTIVE, H_LAST_ON,
- H_SLA_S, H_ACTIVE_S, H_SHUTDOWNS, H_SHUTDOWN_S, H_ENERGY_J, H_PLANNED) = range(24)
-N_HF = 24
+ H_SLA_S, H_ACTIVE_S, H_SHUTDOWNS, H_SHUTDOWN_S, H_ENERGY_J, H_PLANNED, H_PCPUS) = range(25)
+N_HF = 25
 # Host int columns.
 H_N, H_CLASS, H_KIND, H_N0, H_TOUCHED, H_CACHED = range(6)
 N_HI = 6
@@ -71,20 +76,22 @@ N_CACHE = HISTORY_LENGTH + 3
  V_P_TIME, V_P_ALLOC, V_P_REQ, V_P_MIG,
  V_Q_TIME, V_Q_ALLOC, V_Q_REQ, V_Q_MIG,
  V_ALLOC_S, V_REQ_S, V_MIG_LOSS, V_SLA_SUM, V_SLA_N, V_MIG_START, V_MIG_S, V_MIG_N,
- V_END_S, V_REQ_T, V_GROUP_MAX, V_ACTIVE) = range(25)
-N_VF = 25
+ V_END_S, V_REQ_T, V_GROUP_MAX, V_ACTIVE, V_VCPUS, V_START_S, V_FIRST_TRY) = range(28)
+N_VF = 28
 # VM int columns.
 V_HOST, V_IN_MIG, V_HLEN, V_INST, V_STATUS, V_GROUP = range(6)
 N_VI = 6
-# VM outcomes (V_STATUS).
-NOT_PLACED, RUNNING, DESTROYED = 0, 1, 2
+# VM outcomes (V_STATUS): never placed, running at the end, destroyed at zero demand (CloudSim),
+# left at its end; while the run goes on also waiting for a host and not yet arrived.
+NOT_PLACED, RUNNING, DESTROYED, FINISHED, WAITING, NOT_ARRIVED = 0, 1, 2, 3, 4, 5
 
 # Results (floats).
 (R_ENERGY_J, R_MIGRATIONS, R_SLA_S, R_ACTIVE_S, R_REQ_S, R_ALLOC_S, R_MIG_LOSS,
  R_SLA_SUM, R_SLA_N, R_SHUTDOWNS, R_SHUTDOWN_S, R_MIG_S, R_MIG_N, R_DESTROYED,
  R_NOT_PLACED, R_ANOMALIES, R_UPDATES, R_ROUNDS, R_END_S, R_ERROR, R_GRANTING,
- R_GROUP_VIOLATIONS, R_TRANSFERRED_MIB, R_DOWNTIME_S, R_COPY_ROUNDS) = range(25)
-N_RESULTS = 25
+ R_GROUP_VIOLATIONS, R_TRANSFERRED_MIB, R_DOWNTIME_S, R_COPY_ROUNDS, R_FINISHED, R_DELAYED,
+ R_DELAY_S) = range(28)
+N_RESULTS = 28
 ERR_NONE, ERR_LIST_FULL, ERR_QUEUE_FULL = 0, 1, 2
 
 # Options (ints).
@@ -102,19 +109,40 @@ S_TIME, S_ACTIVE_HOSTS, S_ENERGY_J, S_MIGRATIONS, S_OVERLOADED, S_POWER_W = rang
 N_SERIES = 6
 
 BIG = 1.7976931348623157e308
+# Utilisation sources (the first field of `source`).
+DENSE, SYNTHETIC = 0, 1
 
 
 # --- the VMs' demand ---------------------------------------------------------------------
 
 @scalar_helper
-def _utilisation(samples, v, t, interval):
-    """The trace of VM v at time t (CloudSim's UtilizationModelPlanetLabInMemory)."""
+def _sample(source, v, k):
+    """VM v's utilisation at sample k (time k x 300 s): source = (kind, dense, level,
+    daily_profile, noise_cv, seed). DENSE: dense[v, k]. SYNTHETIC: the synthetic model of
+    vmsched.engine.simulation.kernels_utilization (row v, tick k), computed when asked."""
+    if source[0] == DENSE:
+        return source[1][v, k]
+    return _synthetic_sample(source[2], source[3], source[4], source[5], v, k)
+
+
+@kernel
+def _synthetic_sample(level, daily_profile, noise_cv, seed, v, k):
+    """The synthetic model at row v, tick k (kept out of line: the dense case stays a load)."""
+    pattern = 1.0 + daily_profile[k % SLOTS_PER_DAY]
+    value = level[v] * (pattern + noise_cv * unit_noise(seed, v, k))
+    return min(1.0, max(0.0, value))
+
+
+@scalar_helper
+def _utilisation(source, v, t, interval):
+    """The utilisation of VM v at time t, linear between samples
+    (CloudSim's UtilizationModelPlanetLabInMemory)."""
     if math.floor(t / interval) * interval == t:     # t % interval == 0, without an fmod
-        return samples[v, int(t) // int(interval)]
+        return _sample(source, v, int(t) // int(interval))
     t1 = int(math.floor(t / interval))
     t2 = int(math.ceil(t / interval))
-    u1 = samples[v, t1]
-    u2 = samples[v, t2]
+    u1 = _sample(source, v, t1)
+    u2 = _sample(source, v, t2)
     delta = (u2 - u1) / ((t2 - t1) * interval)
     return u1 + delta * (t - t1 * interval)
 
@@ -136,7 +164,7 @@ def _bw_request(vf, vi, v, cloudsim):
 # --- one host's list and time-shared scheduler --------------------------------------------
 
 @kernel
-def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
+def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     """Grant the requests of host h's VMs in list order (VmSchedulerTimeSharedOverSubscription)."""
     n = hi[h, H_N]
     pe = hf[h, H_PE]
@@ -144,8 +172,8 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
     over = False
     for i in range(n):
         c = hreq[h, i]
-        if c > pe:
-            c = pe
+        if c > pe:                  # above one pCPU: capped at the VM's vCPUs' worth
+            c = min(c, pe * vf[hv[h, i], V_VCPUS])
         total = c * 0.1 if hmig[h, i] else c
         if not over and available >= total:
             if hmig[h, i]:
@@ -162,7 +190,7 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
         for i in range(n):
             c = hreq[h, i]
             if c > pe:
-                c = pe
+                c = min(c, pe * vf[hv[h, i], V_VCPUS])
             if hmig[h, i]:
                 c *= 0.1
             required += c
@@ -170,7 +198,7 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi):
         for i in range(n):
             c = hreq[h, i]
             if c > pe:
-                c = pe
+                c = min(c, pe * vf[hv[h, i], V_VCPUS])
             if hmig[h, i]:
                 m = c * 0.1
                 m *= scale
@@ -205,7 +233,7 @@ def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi,
     hi[h, H_CACHED] = 0
     hf[h, H_RAM_USED] += _ram_request(vf, vi, v, cloudsim)
     hf[h, H_BW_USED] += _bw_request(vf, vi, v, cloudsim)
-    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
 
 
 @kernel
@@ -223,7 +251,7 @@ def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim
             hi[h, H_CACHED] = 0
             hf[h, H_RAM_USED] -= _ram_request(vf, vi, v, cloudsim)
             hf[h, H_BW_USED] -= _bw_request(vf, vi, v, cloudsim)
-            _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+            _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
             return
 
 
@@ -313,11 +341,11 @@ def _vm_entry(vf, v, t, allocated, requested, migrating):
 # --- datacenter updates -------------------------------------------------------------------
 
 @kernel
-def _update_vm(v, t, periodic, samples, vf, vi, vhist, interval, first_s):
+def _update_vm(v, t, periodic, source, vf, vi, vhist, interval, first_s):
     """A VM's view of an update at t: its request, and its history at a periodic update."""
     if vf[v, V_REQ_T] == t and not periodic:
         return      # already measured at t (a VM on two hosts while it migrates)
-    u = _utilisation(samples, v, t, interval)
+    u = _utilisation(source, v, t, interval)
     vf[v, V_REQ] = u * vf[v, V_MIPS]
     vf[v, V_REQ_T] = t
     if periodic and t > vf[v, V_HIST_T] and (t - first_s) % interval == 0:
@@ -346,7 +374,7 @@ def _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
         if vf[hv[h, i], V_REQ] > 0 and halloc[h, i] > 0:
             granting = True
         hreq[h, i] = vf[hv[h, i], V_REQ]
-    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vi)
+    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
     util = 0.0
     requested_sum = 0.0
     for i in range(n):
@@ -382,7 +410,7 @@ def _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result):
 
 
 @kernel
-def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+def _update(t, periodic, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
             options, parameters, result):
     """A datacenter update at t: every host measured and billed for the energy since the
     last update (the trapezoid of its power, summed over hosts in index order), then the VMs
@@ -405,7 +433,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
                 and hf[h, H_P_TIME] != -1 and hf[h, H_P_ACTIVE] == 0):
             continue
         for i in range(hi[h, H_N]):
-            _update_vm(hv[h, i], t, periodic, samples, vf, vi, vhist, interval, first_s)
+            _update_vm(hv[h, i], t, periodic, source, vf, vi, vhist, interval, first_s)
         if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
             granting = True
         if options[O_GROUPS] == 1:
@@ -437,7 +465,7 @@ def _update(t, periodic, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi,
 
 
 @kernel
-def _update_hosts(t, hosts, n, marked, samples, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+def _update_hosts(t, hosts, n, marked, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
                   vhist, options, parameters, result, destroy):
     """Measure again, at the instant of the last update (no time has passed, so no energy),
     the given hosts only, each once, in index order: what CloudSim's repeated measurements at
@@ -455,7 +483,7 @@ def _update_hosts(t, hosts, n, marked, samples, hf, hi, hv, hreq, halloc, hmig, 
             continue
         marked[h] = False
         for i in range(hi[h, H_N]):
-            _update_vm(hv[h, i], t, False, samples, vf, vi, vhist, interval, first_s)
+            _update_vm(hv[h, i], t, False, source, vf, vi, vhist, interval, first_s)
         _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
         if cloudsim and destroy:
             _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
@@ -651,7 +679,7 @@ def correlation_choice(vi, vhist, candidates, n_cand, x, y, gram, rhs):
 
 
 @kernel
-def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters, candidates,
+def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, source, options, parameters, candidates,
             mc_x, mc_y, mc_gram, mc_rhs):
     """The VM to migrate off overloaded host h (-1: none can move)."""
     n_cand = 0
@@ -675,7 +703,7 @@ def _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
     for c in range(n_cand):
         v = candidates[c]
         if selector == MU:
-            mips = _utilisation(samples, v, t, parameters[P_INTERVAL]) * vf[v, V_MIPS]
+            mips = _utilisation(source, v, t, parameters[P_INTERVAL]) * vf[v, V_MIPS]
             metric = mips / vf[v, V_MIPS]
         else:
             metric = vf[v, V_RAM]
@@ -705,7 +733,9 @@ def _suitable(h, v, hf, hi, hv, vf, vi, cloudsim):
     if vi[v, V_GROUP] >= 0 and not _group_room(h, v, hi, hv, vf, vi):
         return False
     r = vf[v, V_REQ]
-    if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
+    if hf[h, H_PE] * vf[v, V_VCPUS] < r or hf[h, H_AVAIL] < r:
+        return False
+    if hf[h, H_PCPUS] < vf[v, V_VCPUS]:
         return False
     if hf[h, H_RAM] - hf[h, H_RAM_USED] < _ram_request(vf, vi, v, cloudsim):
         return False
@@ -790,6 +820,7 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
     the same one that running it on every host in index order would give."""
     cloudsim = options[O_CLOUDSIM] == 1
     r = vf[v, V_REQ]
+    vcpus = vf[v, V_VCPUS]
     ram = _ram_request(vf, vi, v, cloudsim)
     bw = _bw_request(vf, vi, v, cloudsim)
     n_fit = 0
@@ -797,8 +828,9 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
         h = cand[k]
         if excluded[h]:
             continue
-        # Host.isSuitableForVm: a pCPU fast enough, MIPS, memory and bandwidth left.
-        if hf[h, H_PE] < r or hf[h, H_AVAIL] < r:
+        # Host.isSuitableForVm: pCPUs enough and fast enough, MIPS, memory and bandwidth
+        # left.
+        if hf[h, H_PE] * vcpus < r or hf[h, H_AVAIL] < r or hf[h, H_PCPUS] < vcpus:
             continue
         if hf[h, H_RAM] - hf[h, H_RAM_USED] < ram or hf[h, H_BW] - hf[h, H_BW_USED] < bw:
             continue
@@ -859,10 +891,10 @@ def _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig, save_i,
 
 
 @kernel
-def _sort_by_demand(vms, n, t, samples, vf, parameters, keys):
+def _sort_by_demand(vms, n, t, source, vf, parameters, keys):
     """Stable sort of vms[0..n-1] by decreasing CPU demand now."""
     for i in range(n):
-        keys[i] = _utilisation(samples, vms[i], t, parameters[P_INTERVAL]) * vf[vms[i], V_MIPS]
+        keys[i] = _utilisation(source, vms[i], t, parameters[P_INTERVAL]) * vf[vms[i], V_MIPS]
     for i in range(1, n):
         v = vms[i]
         k = keys[i]
@@ -876,7 +908,7 @@ def _sort_by_demand(vms, n, t, samples, vf, parameters, keys):
 
 
 @allocating
-def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+def _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
            parameters, result, plan_vm, plan_host, series_row, scratch_hosts, scratch_saves):
     """One consolidation round at t: returns the number of planned migrations in
     plan_vm / plan_host. Host lists are restored before it returns (the plan is carried out
@@ -926,7 +958,7 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
         if not overloaded[h]:
             continue
         while True:
-            v = _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, samples, options, parameters,
+            v = _select(h, t, hf, hi, hv, hmig, vf, vi, vhist, source, options, parameters,
                         candidates, mc_x, mc_y, mc_gram, mc_rhs)
             if v < 0:
                 break
@@ -942,7 +974,7 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
                                scratch, cache):
                 break
     keys = np.empty(max(n_move, capacity))
-    _sort_by_demand(to_move, n_move, t, samples, vf, parameters, keys)
+    _sort_by_demand(to_move, n_move, t, source, vf, parameters, keys)
     n_plan = 0
     received = np.zeros(n_hosts, np.bool_)
     for k in range(n_move):
@@ -1015,7 +1047,7 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
                 n_group += 1
         if n_group == 0:
             continue
-        _sort_by_demand(group, n_group, t, samples, vf, parameters, keys)
+        _sort_by_demand(group, n_group, t, source, vf, parameters, keys)
         n_placed = 0
         for k in range(n_group):
             v = group[k]
@@ -1054,6 +1086,44 @@ def _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opt
     return n_plan
 
 
+@scalar_helper
+def _migrating_in_after_another(h, hi, hmig):
+    """Host h's list has a VM migrating in after one that is not."""
+    other = False
+    for i in range(hi[h, H_N]):
+        if not hmig[h, i]:
+            other = True
+        elif other:
+            return True
+    return False
+
+
+@kernel
+def _migrating_in_first(h, hf, hi, hv, hreq, halloc, hmig, vf, vi, tmp_v, tmp_req):
+    """CloudSim's restoreAllocation rebuilds every host's list after a round: the VMs
+    migrating in first (in the order they came), then the others in their order, each
+    granted again in that order. (A no-op while no migration outlasts a round.)"""
+    n = hi[h, H_N]
+    k = 0
+    for i in range(n):
+        if hmig[h, i]:
+            tmp_v[k] = hv[h, i]
+            tmp_req[k] = hreq[h, i]
+            k += 1
+    n_in = k
+    for i in range(n):
+        if not hmig[h, i]:
+            tmp_v[k] = hv[h, i]
+            tmp_req[k] = hreq[h, i]
+            k += 1
+    for i in range(n):
+        hv[h, i] = tmp_v[i]
+        hreq[h, i] = tmp_req[i]
+        hmig[h, i] = i < n_in
+    hi[h, H_CACHED] = 0
+    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+
+
 @kernel
 def _queue_completion(pending_time, pending_vm, pending_host, n, time, v, x):
     """Insert a migration completion, keeping (time, order of insertion); -1 when full."""
@@ -1073,7 +1143,7 @@ def _queue_completion(pending_time, pending_vm, pending_host, n, time, v, x):
 
 @kernel
 def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, marked,
-                         samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+                         source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
                          options, parameters, result):
     """Complete the queued migrations due by `limit`, an instant at a time
     (PowerDatacenter.processVmMigrate): the datacenter is updated at that instant if time
@@ -1084,19 +1154,19 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
     while done < n and pending_time[done] <= limit and result[R_ERROR] == ERR_NONE:
         tc = pending_time[done]
         if tc > result[R_END_S]:
-            _update(tc, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+            _update(tc, False, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
                     options, parameters, result)
         n_involved = 0
         while done < n and pending_time[done] == tc:
             v = pending_vm[done]
             x = pending_host[done]
-            source = vi[v, V_HOST]
+            origin = vi[v, V_HOST]
             involved[n_involved] = x
             n_involved += 1
-            if source >= 0:
-                involved[n_involved] = source
+            if origin >= 0:
+                involved[n_involved] = origin
                 n_involved += 1
-                _remove(source, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+                _remove(origin, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
             _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
             vi[v, V_IN_MIG] = 0
             if vi[v, V_STATUS] != DESTROYED:
@@ -1106,7 +1176,7 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
             done += 1
         # CloudSim updates the whole datacenter again at tc; only the hosts the migrations
         # changed can measure differently at the same instant.
-        _update_hosts(tc, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc,
+        _update_hosts(tc, involved, n_involved, marked, source, hf, hi, hv, hreq, halloc,
                       hmig, vf, vi, vhist, options, parameters, result, True)
     for j in range(done, n):
         pending_time[j - done] = pending_time[j]
@@ -1118,10 +1188,11 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
 # --- placement at creation -----------------------------------------------------------------
 
 @allocating
-def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-                   parameters, result, scratch_hosts, scratch_saves):
-    """Create every VM at t = 0, in id order, at its full speed: first fit (NPA, DVFS) or the
-    power-aware rule (migration policies)."""
+def _place(vms, n, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options, parameters,
+           result, scratch_hosts, scratch_saves, unplaced):
+    """Create VMs vms[0..n-1], in that order, each at its full speed: first fit (NPA, DVFS)
+    or the power-aware rule (migration policies). The VMs that fit nowhere are written to
+    unplaced (status NOT_PLACED); returns how many."""
     n_hosts = hf.shape[0]
     cloudsim = options[O_CLOUDSIM] == 1
     history = np.empty(HISTORY_LENGTH)
@@ -1136,13 +1207,15 @@ def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
     counts = np.zeros(1, np.int64)
     nothing = np.zeros(n_hosts, np.bool_)
     for h in range(n_hosts):
-        hi[h, H_N0] = 0
+        hi[h, H_N0] = hi[h, H_N]
         hi[h, H_TOUCHED] = 0
         hi[h, H_CACHED] = 0
         base_power[h] = watts[h, 0]
     _build_candidates(hi, cand, counts, pristine, class_ptr, class_end, nothing)
     nothing[:] = False
-    for v in range(vf.shape[0]):
+    n_unplaced = 0
+    for j in range(n):
+        v = vms[j]
         vi[v, V_INST] = 1
         vf[v, V_REQ] = vf[v, V_MIPS]
         target = -1
@@ -1163,24 +1236,54 @@ def _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
             vi[v, V_STATUS] = RUNNING
         else:
             vi[v, V_STATUS] = NOT_PLACED
-            result[R_NOT_PLACED] += 1
+            unplaced[n_unplaced] = v
+            n_unplaced += 1
         vi[v, V_INST] = 0
         # A created VM has no cloudlet yet: it requests nothing until its first update.
         vf[v, V_REQ] = 0.0
-    if cloudsim:
-        # Running VMs request no memory or bandwidth in CloudSim (null utilisation models).
-        for h in range(n_hosts):
-            hf[h, H_RAM_USED] = 0.0
-            hf[h, H_BW_USED] = 0.0
+    return n_unplaced
+
+
+@kernel
+def _depart(v, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result, pending_time, pending_vm,
+            pending_host, n_pending):
+    """Running VM v leaves at t: out of its host's list and, while it migrates, out of its
+    target's too (the migration is dropped); its last state entry requests and gets nothing
+    from t on. Returns how many migrations remain queued."""
+    if vi[v, V_IN_MIG] == 1:
+        for j in range(n_pending):
+            if pending_vm[j] == v:
+                _remove(pending_host[j], v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                        False)
+                for k in range(j, n_pending - 1):
+                    pending_time[k] = pending_time[k + 1]
+                    pending_vm[k] = pending_vm[k + 1]
+                    pending_host[k] = pending_host[k + 1]
+                n_pending -= 1
+                break
+    if vi[v, V_HOST] >= 0:
+        _remove(vi[v, V_HOST], v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, False)
+    _vm_entry(vf, v, t, 0.0, 0.0, vi[v, V_IN_MIG] == 1)
+    vi[v, V_IN_MIG] = 0
+    vi[v, V_HOST] = -1
+    vi[v, V_STATUS] = FINISHED
+    vf[v, V_END_S] = t
+    result[R_FINISHED] += 1
+    return n_pending
 
 
 # --- the run --------------------------------------------------------------------------------
 
 @allocating
-def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_capacity,
+def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_capacity,
                       series):
-    """Run a day. Inputs are filled by the caller (host capacities and classes, VM speeds and
-    sizes, options and parameters); the per-host and per-VM totals are left in hf and vf.
+    """Run a day (or any span). Inputs are filled by the caller (host capacities, pCPUs and
+    classes; VM speeds (V_MIPS: vCPUs x speed), vCPUs, sizes, V_START_S and V_END_S; options
+    and parameters); the per-host and per-VM totals are left in hf and vf. source: the VMs'
+    utilisation (_sample). CloudSim's rules create every VM at 0; vmsched's place a VM at the
+    first update at or after its start (power-aware, full speed), retry it at every update
+    while it fits nowhere, and take it out at the first update at or after its end (if
+    before the run's end).
     Returns (results: float64 [N_RESULTS], rows of `series` filled: one per round)."""
     n_hosts = hf.shape[0]
     n_vms = vf.shape[0]
@@ -1201,9 +1304,13 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         vf[v, V_P_TIME] = -1
         vf[v, V_Q_TIME] = -1
         vf[v, V_HIST_T] = 0.0 if options[O_CLOUDSIM] == 1 else -1.0
-        vf[v, V_END_S] = parameters[P_END]
+        # Leaving at the run's end or later: running at the end.
+        if options[O_CLOUDSIM] == 1 or vf[v, V_END_S] > parameters[P_END]:
+            vf[v, V_END_S] = parameters[P_END]
         vf[v, V_REQ_T] = -1.0
+        vf[v, V_FIRST_TRY] = -1.0
         vi[v, V_HOST] = -1
+        vi[v, V_STATUS] = NOT_ARRIVED
         if options[O_GROUPS] == 0:
             vi[v, V_GROUP] = -1
     scratch_hosts = (np.empty(n_hosts, np.int64), np.empty(n_hosts, np.int64),
@@ -1214,11 +1321,29 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                      np.empty((n_hosts, list_capacity)), np.empty((n_hosts, list_capacity)),
                      np.empty((n_hosts, list_capacity), np.bool_), np.empty(n_hosts),
                      np.empty(n_hosts), np.empty((n_hosts, N_CACHE)))
-    _place_initial(samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-                   parameters, result, scratch_hosts, scratch_saves)
     interval = parameters[P_INTERVAL]
     end = parameters[P_END]
     cloudsim = options[O_CLOUDSIM] == 1
+    trying = np.empty(n_vms, np.int64)
+    tmp_v = np.empty(list_capacity, np.int64)
+    tmp_req = np.empty(list_capacity)
+    waiting = np.empty(n_vms, np.int64)
+    n_waiting = 0
+    by_start = np.argsort(vf[:, V_START_S].copy(), kind="mergesort")
+    by_end = np.argsort(vf[:, V_END_S].copy(), kind="mergesort")
+    next_start = 0
+    next_end = 0
+    if cloudsim:
+        # CloudSim creates every VM at t = 0, in id order.
+        result[R_NOT_PLACED] += _place(np.arange(n_vms), n_vms, hf, hi, hv, hreq, halloc,
+                                       hmig, watts, vf, vi, vhist, options, parameters, result,
+                                       scratch_hosts, scratch_saves, waiting)
+        next_start = n_vms
+        next_end = n_vms
+        # Running VMs request no memory or bandwidth in CloudSim (null utilisation models).
+        for h in range(n_hosts):
+            hf[h, H_RAM_USED] = 0.0
+            hf[h, H_BW_USED] = 0.0
     involved = np.empty(8 * n_vms + 32, np.int64)
     pending_time = np.empty(4 * n_vms + 16)
     pending_vm = np.empty(4 * n_vms + 16, np.int64)
@@ -1238,18 +1363,61 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
         # Migrations that complete by t run first (their events were scheduled before this
         # update's).
         n_pending = _complete_migrations(t, pending_time, pending_vm, pending_host, n_pending,
-                                         involved, marked, samples, hf, hi, hv, hreq, halloc,
+                                         involved, marked, source, hf, hi, hv, hreq, halloc,
                                          hmig, watts, vf, vi, vhist, options, parameters,
                                          result)
-        _update(t, True, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+        # vmsched: VMs present in updates with start_s <= t < end_s. Departures first, then
+        # the VMs waiting for a host (in the order they came) and the new arrivals are placed.
+        while (next_end < n_vms and vf[by_end[next_end], V_END_S] <= t
+               and vf[by_end[next_end], V_END_S] < end):   # the rest run to the end
+            v = by_end[next_end]
+            next_end += 1
+            status = vi[v, V_STATUS]
+            if status == RUNNING:
+                n_pending = _depart(v, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result,
+                                    pending_time, pending_vm, pending_host, n_pending)
+            elif status == WAITING:
+                vi[v, V_STATUS] = NOT_PLACED
+                result[R_NOT_PLACED] += 1
+            elif status == NOT_ARRIVED:
+                vi[v, V_STATUS] = FINISHED     # came and went between two updates
+                result[R_FINISHED] += 1
+        n_trying = 0
+        for j in range(n_waiting):
+            if vi[waiting[j], V_STATUS] == WAITING:
+                trying[n_trying] = waiting[j]
+                n_trying += 1
+        while next_start < n_vms and vf[by_start[next_start], V_START_S] <= t:
+            v = by_start[next_start]
+            next_start += 1
+            if vi[v, V_STATUS] == NOT_ARRIVED:
+                vf[v, V_FIRST_TRY] = t
+                trying[n_trying] = v
+                n_trying += 1
+        if n_trying > 0:
+            n_waiting = _place(trying, n_trying, hf, hi, hv, hreq, halloc, hmig, watts, vf,
+                               vi, vhist, options, parameters, result, scratch_hosts,
+                               scratch_saves, waiting)
+            for j in range(n_waiting):
+                vi[waiting[j], V_STATUS] = WAITING
+            for j in range(n_trying):
+                v = trying[j]
+                if vi[v, V_STATUS] == RUNNING and vf[v, V_FIRST_TRY] < t:
+                    result[R_DELAYED] += 1
+                    result[R_DELAY_S] += t - vf[v, V_FIRST_TRY]
+        _update(t, True, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
                 parameters, result)
         granting = result[R_GRANTING] == 1
         n_plan = 0
         if options[O_POLICY] == MIGRATE:
-            n_plan = _round(t, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+            n_plan = _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
                             options, parameters, result, plan_vm, plan_host, series[row],
                             scratch_hosts, scratch_saves)
             result[R_ROUNDS] += 1
+            for h in range(n_hosts):
+                if _migrating_in_after_another(h, hi, hmig):
+                    _migrating_in_first(h, hf, hi, hv, hreq, halloc, hmig, vf, vi, tmp_v,
+                                        tmp_req)
         # Start the planned migrations (Host.addMigratingInVm): CloudSim measures the target
         # and the source again after each; all at t, so each host's last measurement is
         # what remains, and measuring every involved host once afterwards leaves the same.
@@ -1285,12 +1453,12 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             for k in range(n_plan):
                 v = plan_vm[k]
                 x = plan_host[k]
-                source = vi[v, V_HOST]
+                origin = vi[v, V_HOST]
                 link = hf[x, H_BW]
                 ways = sharing[x]
-                if source >= 0:
-                    link = min(link, hf[source, H_BW])
-                    ways = max(ways, sharing[source])
+                if origin >= 0:
+                    link = min(link, hf[origin, H_BW])
+                    ways = max(ways, sharing[origin])
                 bandwidth = link / parameters[P_BANDWIDTH_DIVISOR] / ways
                 duration = precopy(vf[v, V_RAM], vf[v, V_RAM] * vf[v, V_ACTIVE],
                                    parameters[P_DIRTY_RATE], bandwidth,
@@ -1304,7 +1472,7 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
                 sharing[plan_host[k]] = 0
                 if vi[plan_vm[k], V_HOST] >= 0:
                     sharing[vi[plan_vm[k], V_HOST]] = 0
-        _update_hosts(t, involved, n_involved, marked, samples, hf, hi, hv, hreq, halloc, hmig,
+        _update_hosts(t, involved, n_involved, marked, source, hf, hi, hv, hreq, halloc, hmig,
                       vf, vi, vhist, options, parameters, result, False)
         # Queue the migrations' completions, in time order (ties: in the order they started,
         # which is the order CloudSim's events run in).
@@ -1334,11 +1502,15 @@ def run_consolidation(samples, hf, hi, watts, vf, vi, options, parameters, list_
             break
         t = t + interval
     n_pending = _complete_migrations(end, pending_time, pending_vm, pending_host, n_pending,
-                                     involved, marked, samples, hf, hi, hv, hreq, halloc, hmig,
+                                     involved, marked, source, hf, hi, hv, hreq, halloc, hmig,
                                      watts, vf, vi, vhist, options, parameters, result)
     if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
-        _update(end, False, samples, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+        _update(end, False, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
                 options, parameters, result)
+    for j in range(n_waiting):
+        if vi[waiting[j], V_STATUS] == WAITING:
+            vi[waiting[j], V_STATUS] = NOT_PLACED
+            result[R_NOT_PLACED] += 1
     # Close the state histories.
     for h in range(n_hosts):
         if hf[h, H_P_TIME] != -1:
