@@ -16,6 +16,8 @@ from setuptools import Extension, setup
 ROOT = Path(__file__).parent.resolve()
 DEBUG = os.environ.get("VMSCHED_DEBUG", "0") not in ("", "0")
 BUILD_BASE = ROOT / "build" / ("debug" if DEBUG else "release")
+#: Modules are translated and compiled in parallel, one job per core this build may use.
+JOBS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 CYTHON_DIRECTIVES = {
     "language_level": 3,
@@ -77,8 +79,9 @@ setup(
         compiler_directives=CYTHON_DIRECTIVES,
         include_path=[cython_include_dir()],
         build_dir=str(BUILD_BASE / "cython"),
+        nthreads=JOBS,
     ),
     # Everything built goes to a folder per build mode, so a debug build never reuses release
     # objects and the other way round.
-    options={"build": {"build_base": str(BUILD_BASE)}},
+    options={"build": {"build_base": str(BUILD_BASE)}, "build_ext": {"parallel": JOBS}},
 )
