@@ -6,9 +6,11 @@ IndexError instead of reading memory it should not) and compiles the C with -O0 
 once against such a build in CI.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
+import Cython
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -58,10 +60,11 @@ def cython_include_dir() -> str:
     return str(include)
 
 
-extensions = [
-    Extension(
+def extension(name: str, source: str) -> Extension:
+    """The extension vmsched.engine.<name>, compiled from `source` (its .pyx, or its translation)."""
+    return Extension(
         f"vmsched.engine.{name}",
-        [f"engine/{name.replace('.', '/')}.pyx"],
+        [source],
         include_dirs=[numpy.get_include()],
         define_macros=[
             ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
@@ -70,17 +73,48 @@ extensions = [
         # No FMA contraction: float results must not depend on the CPU (engine = reference).
         extra_compile_args=["-ffp-contract=off"] + (["-O0", "-g"] if DEBUG else ["-O3"]),
     )
-    for name in ENGINE_MODULES
-]
 
-setup(
-    ext_modules=cythonize(
-        extensions,
+
+def sources_fingerprint() -> str:
+    """A hash of everything the Cython translation depends on: the engine's .pyx and .pxd files,
+    the Cython and NumPy versions, the directives."""
+    digest = hashlib.sha256(repr((Cython.__version__, numpy.__version__,
+                                  sorted(CYTHON_DIRECTIVES.items()))).encode())
+    for path in sorted(p for p in (ROOT / "engine").rglob("*") if p.suffix in (".pyx", ".pxd")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def native_extensions() -> list[Extension]:
+    """The engine's extensions, translated by Cython only when their sources changed.
+
+    Cython decides by file times, and those include the .pxd files of the Cython and NumPy that
+    pip installs afresh in each isolated build environment, so every `pip install` translated
+    everything again and the C compiler, seeing new files, recompiled everything. A content
+    fingerprint decides instead: when it matches the last translation's, the C files already
+    translated are compiled, and setuptools skips each module whose built library is newer.
+    """
+    translated = BUILD_BASE / "cython"
+    stamp = translated / "sources.sha256"
+    c_files = {name: translated / "engine" / f"{name.replace('.', '/')}.c" for name in ENGINE_MODULES}
+    fingerprint = sources_fingerprint()
+    if (stamp.exists() and stamp.read_text() == fingerprint
+            and all(c_file.exists() for c_file in c_files.values())):
+        return [extension(name, str(c_file.relative_to(ROOT))) for name, c_file in c_files.items()]
+    extensions = cythonize(
+        [extension(name, f"engine/{name.replace('.', '/')}.pyx") for name in ENGINE_MODULES],
         compiler_directives=CYTHON_DIRECTIVES,
         include_path=[cython_include_dir()],
-        build_dir=str(BUILD_BASE / "cython"),
+        build_dir=str(translated),
         nthreads=JOBS,
-    ),
+    )
+    stamp.write_text(fingerprint)
+    return extensions
+
+
+setup(
+    ext_modules=native_extensions(),
     # Everything built goes to a folder per build mode, so a debug build never reuses release
     # objects and the other way round.
     options={"build": {"build_base": str(BUILD_BASE)}, "build_ext": {"parallel": JOBS}},
