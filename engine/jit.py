@@ -9,19 +9,52 @@ maintainers' workaround) took about a third of a host-models tick. A function th
 (np.empty and the like) uses `allocating` and hands its arrays to kernels.
 """
 
-from numba import njit
+import numba
+from numba.core import types
+from numba.core.registry import CPUDispatcher
+
+
+class _Dispatcher(CPUDispatcher):
+    """Numba's CPU dispatcher, except that a call from another kernel compiles the callee for
+    the arguments' types, never for their constant values.
+
+    Numba types a constant argument (`False`, `-1`, a counter's initial `0`, which it sees
+    before the loop that increments it) as a literal and compiles the callee once more for
+    each such literal: one cold compilation of the consolidation kernels compiled 15 such
+    copies (about a third of its 80 s). The copies were never faster: every value they
+    specialise on is a run-time argument of the callee's other compilation as well.
+    """
+
+    def get_call_template(self, args, kws):
+        return super().get_call_template(tuple(types.unliteral(a) for a in args),
+                                         {k: types.unliteral(a) for k, a in kws.items()})
+
+
+def jit(cache=True, **options):
+    """A decorator: the function compiled when first called (nopython) with Numba's `options`,
+    cached on disk unless cache=False."""
+    def decorate(func):
+        if numba.config.DISABLE_JIT:
+            return func
+        dispatcher = _Dispatcher(py_func=func, locals={},
+                                 targetoptions={"nopython": True, "boundscheck": None, **options})
+        if cache:
+            dispatcher.enable_caching()
+        return dispatcher
+    return decorate
+
 
 #: A kernel: cached, no GIL, no runtime (must not allocate).
-kernel = njit(cache=True, nogil=True, _nrt=False)
+kernel = jit(nogil=True, _nrt=False)
 
 #: A kernel over hosts or VMs in parallel (prange); the same rules.
-parallel_kernel = njit(cache=True, nogil=True, _nrt=False, parallel=True)
+parallel_kernel = jit(nogil=True, _nrt=False, parallel=True)
 
 #: A small scalar helper, inlined into its callers by Numba.
-scalar_helper = njit(cache=True, nogil=True, _nrt=False, inline="always")
+scalar_helper = jit(nogil=True, _nrt=False, inline="always")
 
 #: A function that allocates the arrays it returns or hands to kernels.
-allocating = njit(cache=True, nogil=True)
+allocating = jit(nogil=True)
 
 
 class using_threads:
@@ -34,13 +67,11 @@ class using_threads:
 
     def __enter__(self):
         if self.n is not None:
-            import numba
             self.previous = numba.get_num_threads()
             numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
         return self
 
     def __exit__(self, *exc):
         if self.previous is not None:
-            import numba
             numba.set_num_threads(self.previous)
         return False

@@ -10,3 +10,21 @@ settings.register_profile("dev", max_examples=30, deadline=None)
 settings.register_profile("debug", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config):
+    """With pytest-xdist's workers (-n), compile the shared kernels once, before they start."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    if not config.getoption("numprocesses", None):
+        return
+    from warm_kernels import warm_all
+
+    config.warm_kernels_s = warm_all()
+
+
+def pytest_report_header(config):
+    if hasattr(config, "warm_kernels_s"):
+        return [f"kernels compiled or loaded before the workers started: "
+                f"{config.warm_kernels_s:.1f} s"]
+    return []

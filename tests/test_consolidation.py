@@ -11,6 +11,8 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from vmsched import Fleet
 from vmsched.engine.models import kernels_detectors as kd
 from vmsched.engine.simulation import kernels_consolidation as kc
@@ -178,7 +180,7 @@ histories = st.lists(st.one_of(st.just(0.0), st.floats(0.0, 1.2, allow_nan=False
                      min_size=0, max_size=kd.HISTORY_LENGTH)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(detector=st.sampled_from(kd.DETECTOR_NAMES), history=histories,
        current=st.floats(0.0, 1.5, allow_nan=False), parameter=st.floats(0.05, 3.0),
        intervals=st.integers(0, 3))
@@ -198,7 +200,7 @@ def test_detectors_decide_as_the_textbook_formulas(detector, history, current, p
     assert bool(got) == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=st.data(), k=st.integers(1, 5))
 def test_mc_selects_the_most_correlated_vm_as_least_squares_does(data, k):
     lengths = data.draw(st.lists(st.integers(1, kd.HISTORY_LENGTH), min_size=k, max_size=k))
@@ -242,7 +244,7 @@ def _draw_day(data, max_hosts, max_level, max_samples):
     return n_hosts, n_vms, np.array(levels, float).reshape(n_vms, n_samples) / 100
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(data=st.data())
 def test_anti_affinity_holds_through_consolidation(data):
     """Every placement and migration keeps each anti-affinity group's members on distinct
@@ -287,7 +289,7 @@ def test_groups_consolidation_cannot_keep_are_refused(spec, rules, message):
 
 # --- migration models -----------------------------------------------------------------------
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(memory=st.floats(1.0, 65536.0), active=st.floats(0.0, 1.0),
        dirty=st.floats(0.0, 2.0), bandwidth=st.floats(1.0, 2000.0),
        downtime=st.floats(0.0, 2.0), rounds=st.integers(1, 40))
@@ -322,7 +324,7 @@ def test_precopy_reports_what_it_moved_and_the_vms_downtime():
             consolidate(workload, "thr-mmt", preset="cloudsim-planetlab", **kwargs)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_migrations_longer_than_a_round_keep_the_invariants(data):
     """Pre-copy over a thin link: migrations span many rounds (VMs stay allocated on both
@@ -399,7 +401,7 @@ def test_a_vm_that_fits_nowhere_waits_and_is_placed_when_room_frees():
     assert list(r.vms["outcome"]) == ["running", "finished", "running"]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_anti_affinity_holds_while_vms_arrive_and_leave(data):
     seed = data.draw(st.integers(0, 1000))

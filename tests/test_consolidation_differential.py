@@ -9,6 +9,8 @@ import pandas as pd
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from budget import examples
+
 from vmsched.engine.models import kernels_detectors as detectors
 from vmsched.engine.simulation import kernels_consolidation as engine
 from vmsched.models.power import resolve_power_model
@@ -167,7 +169,7 @@ def check(instance, spec, rules):
         assert np.isclose(got[key], expected[key], rtol=1e-9, atol=1e-6), key
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(instance=instances(), spec=st.sampled_from(MIGRATING),
        rules=st.sampled_from(["cloudsim", "vmsched"]))
 def test_consolidation_rounds_equal_the_reference(instance, spec, rules):
@@ -176,14 +178,14 @@ def test_consolidation_rounds_equal_the_reference(instance, spec, rules):
     check(instance, spec, rules)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(instance=instances(), spec=st.sampled_from(["dvfs", "npa"]),
        rules=st.sampled_from(["cloudsim", "vmsched"]))
 def test_baselines_equal_the_reference(instance, spec, rules):
     check(instance, spec, rules)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(instance=dynamic_instances(), spec=st.sampled_from(MIGRATING + ["dvfs", "npa"]))
 def test_arriving_and_leaving_vms_of_several_vcpus_equal_the_reference(instance, spec):
     """vmsched's rules: arrivals placed (or kept waiting) at each update, departures (also
@@ -196,7 +198,7 @@ def test_arriving_and_leaving_vms_of_several_vcpus_equal_the_reference(instance,
     check(instance, spec, "vmsched")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(seed=st.integers(0, 2**32), n_samples=st.integers(2, 600), n_vms=st.integers(1, 40),
        spec=st.sampled_from(["lr-mmt-1.2", "thr-mu-0.8", "dvfs"]))
 def test_synthetic_utilisation_computed_in_the_engine_equals_its_samples(seed, n_samples,

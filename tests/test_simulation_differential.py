@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from budget import examples
+
 from vmsched import Fleet, HostModels, Placer
 from vmsched.models.power import cubic, sqrt
 from vmsched.reference.simulation import ReferenceSimulation
@@ -36,8 +38,7 @@ POWER = ("server_2s", "hp_proliant_ml110_g4", "hp_proliant_ml110_g5", sqrt(50.0,
 TICK_EXACT = ("time_s", "vms", "arrivals", "departures", "migrations")
 #: Examples: 300 (and 100 state-machine runs) under the CI profile; the debug build's pass
 #: (a small profile) looks for memory errors, not coverage, and runs its own count.
-FULL = settings.default.max_examples >= 200
-EXAMPLES, MACHINE_EXAMPLES = (300, 100) if FULL else (settings.default.max_examples,) * 2
+EXAMPLES, MACHINE_EXAMPLES = examples(300), examples(100)
 MODELS = [("fair_share", "esxi"), ("proportional", "none"), ("fair_share", "none"),
           ("proportional", "esxi"), None]
 GROUPED_POLICY = ["resource_fit", "server_group_anti_affinity", "required_labels", "free_ram"]

@@ -1,0 +1,48 @@
+"""Compile the kernels that most tests use (or load them from Numba's cache) before the test
+workers start, one group per process, so that the workers load them instead of each compiling
+the same kernels at once (a cold compilation of the consolidation kernels alone takes about a
+minute). conftest.py runs this when pytest-xdist runs the tests on several workers;
+`python tests/warm_kernels.py GROUP` warms one group in this process."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FIXTURE = Path(__file__).parent / "fixtures" / "planetlab" / "20110303"
+
+
+def consolidation():
+    from vmsched import Fleet
+    from vmsched.simulation import consolidate
+    from vmsched.workload.readers import read_planetlab
+    from vmsched.workload.synthetic import synthetic_workload
+
+    day = read_planetlab(FIXTURE)
+    consolidate(day, "lr-mmt-1.2", preset="cloudsim-planetlab")
+    consolidate(day, "lr-mmt-1.2", preset="cloudsim-planetlab", rules="vmsched")
+    fleet = Fleet.uniform(8, vcpus=64, memory_mib=262144, disk_gib=0, overcommit="none")
+    consolidate(synthetic_workload(50, 1.0, seed=0), "thr-mmt-0.8", fleet=fleet,
+                migration="precopy")
+
+
+def simulation():
+    from vmsched.scenarios.worker import warm
+
+    warm(parallel=True)
+
+
+GROUPS = {"consolidation": consolidation, "simulation": simulation}
+
+
+def warm_all():
+    """Warm every group, each in its own process, all at once; returns the seconds it took."""
+    start = time.perf_counter()
+    processes = [subprocess.Popen([sys.executable, __file__, group]) for group in GROUPS]
+    for process in processes:
+        process.wait()   # a group that fails is left to the tests, which then report it
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    GROUPS[sys.argv[1]]()
