@@ -50,7 +50,7 @@ from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
     HISTORY_LENGTH, LR, LR_LENGTH, LRR, is_overloaded)
 from vmsched.engine.models.kernels_power import power_at
-from vmsched.engine.simulation.kernels_utilization import SLOTS_PER_DAY, unit_noise
+from vmsched.engine.simulation.kernels_utilization import synthetic_value
 
 # Policies and selectors.
 NPA, DVFS, MIGRATE = 0, 1, 2
@@ -128,9 +128,7 @@ def _sample(source, v, k):
 @kernel
 def _synthetic_sample(level, daily_profile, noise_cv, seed, v, k):
     """The synthetic model at row v, tick k (kept out of line: the dense case stays a load)."""
-    pattern = 1.0 + daily_profile[k % SLOTS_PER_DAY]
-    value = level[v] * (pattern + noise_cv * unit_noise(seed, v, k))
-    return min(1.0, max(0.0, value))
+    return synthetic_value(level, daily_profile, noise_cv, seed, v, k)
 
 
 @scalar_helper

@@ -51,13 +51,17 @@ def sample_trace(values, offsets, step_s, start_s, rows, t, out):
         out[i] = values[offsets[row] + k]
 
 
+@scalar_helper
+def synthetic_value(level, daily_profile, noise_cv, seed, row, tick):
+    """The synthetic utilisation of `row` at `tick` (the tick-th 300 s slot since 0 s)."""
+    pattern = 1.0 + daily_profile[tick % SLOTS_PER_DAY]
+    value = level[row] * (pattern + noise_cv * unit_noise(seed, row, tick))
+    return min(1.0, max(0.0, value))
+
+
 @parallel_kernel
 def sample_synthetic(level, daily_profile, noise_cv, seed, rows, t, out):
     """out[i] = the synthetic utilisation of rows[i] at time t (see the module doc)."""
     tick = np.int64(t // SECONDS_PER_SLOT)
-    slot = tick % SLOTS_PER_DAY
-    pattern = 1.0 + daily_profile[slot]
     for i in prange(rows.shape[0]):
-        row = rows[i]
-        value = level[row] * (pattern + noise_cv * unit_noise(seed, row, tick))
-        out[i] = min(1.0, max(0.0, value))
+        out[i] = synthetic_value(level, daily_profile, noise_cv, seed, rows[i], tick)
