@@ -28,3 +28,9 @@ def pytest_report_header(config):
         return [f"kernels compiled or loaded before the workers started: "
                 f"{config.warm_kernels_s:.1f} s"]
     return []
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked `long` first (otherwise in collection order), so that on several workers
+    the run does not end with one worker on a long test and the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -6,6 +6,7 @@ state is compared and the engine's own check_invariants() runs.
 """
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -156,4 +157,4 @@ class FleetMachine(RuleBasedStateMachine):
 # 300 runs under the "ci" profile (1.5 x its max_examples), fewer under "dev" and "debug".
 FleetMachine.TestCase.settings = settings(max_examples=int(1.5 * settings.default.max_examples),
                                           stateful_step_count=30, deadline=None)
-TestFleetMachine = FleetMachine.TestCase
+TestFleetMachine = pytest.mark.long(FleetMachine.TestCase)

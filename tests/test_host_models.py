@@ -82,6 +82,7 @@ def reference_tick(fleet, cpu, memory, params, demand, active, touched):
     return out
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("cpu", ["fair_share", "proportional"])
 @pytest.mark.parametrize("memory", ["esxi", "none"])
 @given(scenario=scenarios())

@@ -6,6 +6,7 @@ must be identical, and so must all fleet and group state after every step.
 """
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -135,4 +136,4 @@ class PlacementMachine(RuleBasedStateMachine):
 # 200 runs under the "ci" profile, fewer under "dev" and "debug".
 PlacementMachine.TestCase.settings = settings(max_examples=settings.default.max_examples,
                                               stateful_step_count=25, deadline=None)
-TestPlacementMachine = PlacementMachine.TestCase
+TestPlacementMachine = pytest.mark.long(PlacementMachine.TestCase)

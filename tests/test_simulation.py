@@ -316,6 +316,7 @@ def churning_workloads(draw):
     return workload(rows), shape
 
 
+@pytest.mark.long
 @settings(deadline=None)
 @given(case=churning_workloads(), policy=st.sampled_from(["first_fit", "best_fit"]))
 def test_sizing_from_one_replay_equals_the_search(case, policy):

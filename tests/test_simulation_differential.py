@@ -190,6 +190,7 @@ def note_splits(engine):
 
 # ---------------------------------------------------------------- the tests
 
+@pytest.mark.long
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenario=scenarios(), stop=st.floats(0.05, 0.95), how=st.sampled_from(
     ["whole", "resume", "pickle"]))
@@ -278,7 +279,7 @@ SimulationMachine.TestCase.settings = settings(max_examples=MACHINE_EXAMPLES,
                                                stateful_step_count=12,
                                                deadline=None,
                                                suppress_health_check=[HealthCheck.too_slow])
-TestSimulationMachine = SimulationMachine.TestCase
+TestSimulationMachine = pytest.mark.long(SimulationMachine.TestCase)
 
 
 # ---------------------------------------------------------------- the acceptance scenarios

@@ -113,6 +113,7 @@ def command(name):
     return [str(path)] if path.exists() else [sys.executable, "-m", name]
 
 
+@pytest.mark.long
 @pytest.mark.cli
 def test_vmsched_sweep_on_a_separate_scheduler_and_worker(tmp_path):
     sweep_file = tmp_path / "sweep.toml"
