@@ -60,6 +60,11 @@ def cython_include_dir() -> str:
     return str(include)
 
 
+def module_file(name: str, suffix: str, folder: Path = ROOT) -> Path:
+    """The file of module vmsched.engine.<name> under folder/engine, e.g. state/_fleet.pyx."""
+    return folder / "engine" / f"{name.replace('.', '/')}{suffix}"
+
+
 def extension(name: str, source: str) -> Extension:
     """The extension vmsched.engine.<name>, compiled from `source` (its .pyx, or its translation)."""
     return Extension(
@@ -97,13 +102,14 @@ def native_extensions() -> list[Extension]:
     """
     translated = BUILD_BASE / "cython"
     stamp = translated / "sources.sha256"
-    c_files = {name: translated / "engine" / f"{name.replace('.', '/')}.c" for name in ENGINE_MODULES}
+    c_files = {name: module_file(name, ".c", translated) for name in ENGINE_MODULES}
     fingerprint = sources_fingerprint()
     if (stamp.exists() and stamp.read_text() == fingerprint
             and all(c_file.exists() for c_file in c_files.values())):
         return [extension(name, str(c_file.relative_to(ROOT))) for name, c_file in c_files.items()]
     extensions = cythonize(
-        [extension(name, f"engine/{name.replace('.', '/')}.pyx") for name in ENGINE_MODULES],
+        [extension(name, str(module_file(name, ".pyx").relative_to(ROOT)))
+         for name in ENGINE_MODULES],
         compiler_directives=CYTHON_DIRECTIVES,
         include_path=[cython_include_dir()],
         build_dir=str(translated),
