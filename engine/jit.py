@@ -9,6 +9,7 @@ maintainers' workaround) took about a third of a host-models tick. A function th
 (np.empty and the like) uses `allocating` and hands its arrays to kernels.
 """
 
+import numpy as np
 import numba
 from numba.core import types
 from numba.core.registry import CPUDispatcher
@@ -55,6 +56,21 @@ scalar_helper = jit(nogil=True, _nrt=False, inline="always")
 
 #: A function that allocates the arrays it returns or hands to kernels.
 allocating = jit(nogil=True)
+
+
+def frozen(array, dtype=np.float64):
+    """`array` as a read-only, C-contiguous `dtype` array: a view when it already is one of
+    that dtype and layout, else a copy.
+
+    Numba compiles a kernel once per argument type, and an array's type includes whether it
+    is writable and contiguous: a column slice, a one-row array (C and F contiguous at once) or
+    a read-only input each compiled every kernel they reached once more (the consolidation
+    kernels alone take about a minute). Arrays that kernels only read are handed over frozen,
+    so each kernel compiles once whatever the caller passed.
+    """
+    view = np.ascontiguousarray(array, dtype).view()
+    view.flags.writeable = False
+    return view
 
 
 class using_threads:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from budget import examples
 
+from vmsched.engine.jit import frozen
 from vmsched.engine.models import kernels_detectors as detectors
 from vmsched.engine.simulation import kernels_consolidation as engine
 from vmsched.models.power import resolve_power_model
@@ -95,7 +96,7 @@ def engine_run(samples, hosts, vms, policy, rules, source=None):
     E = engine
     n_hosts, n_vms = len(hosts), len(vms)
     end = (samples.shape[1] - 1) * INTERVAL_S
-    hf = np.zeros((n_hosts, E.N_HF), order="F")
+    hf = np.zeros((n_hosts, E.N_HF))
     hi = np.zeros((n_hosts, E.N_HI), np.int64)
     watts = np.zeros((n_hosts, 11))
     for h, s in enumerate(hosts):
@@ -135,7 +136,8 @@ def engine_run(samples, hosts, vms, policy, rules, source=None):
     parameters[E.P_BANDWIDTH_DIVISOR] = 16000.0
     series = np.zeros((int(end // INTERVAL_S) + 2, E.N_SERIES))
     if source is None:
-        source = (np.int64(E.DENSE), samples, np.zeros(0), np.zeros(0), 0.0, np.uint64(0))
+        source = (np.int64(E.DENSE), frozen(samples), frozen(np.zeros(0)), frozen(np.zeros(0)),
+                  0.0, np.uint64(0))
     r, _ = E.run_consolidation(source, hf, hi, watts, vf, vi, options, parameters,
                                LIST_CAPACITY, series)
     return {"energy_j": r[E.R_ENERGY_J], "migrations": r[E.R_MIGRATIONS],
@@ -218,8 +220,8 @@ def test_synthetic_utilisation_computed_in_the_engine_equals_its_samples(seed, n
     vms = [{"mips": 2000.0 * (1 + v % 2), "vcpus": 1 + v % 2, "ram": 1024.0, "bw": 1e5,
             "start_s": float(rng.uniform(0, n_samples * INTERVAL_S)),
             "end_s": float(rng.uniform(0, 2 * n_samples * INTERVAL_S))} for v in range(n_vms)]
-    synthetic = (np.int64(engine.SYNTHETIC), np.zeros((1, 1)), cpu.level, cpu.daily_profile,
-                 cpu.noise_cv, np.uint64(cpu.seed))
+    synthetic = (np.int64(engine.SYNTHETIC), frozen(np.zeros((1, 1))), frozen(cpu.level),
+                 frozen(cpu.daily_profile), cpu.noise_cv, np.uint64(cpu.seed))
     policy = parse_policy(spec)
     assert engine_run(samples, hosts, vms, policy, "vmsched", synthetic) == \
         engine_run(samples, hosts, vms, policy, "vmsched")

@@ -27,9 +27,26 @@ def consolidation():
 
 
 def simulation():
+    import numpy as np
+
+    from vmsched import Fleet, HostModels
+    from vmsched.models.power import linear
     from vmsched.scenarios.worker import warm
+    from vmsched.workload.readers import read_planetlab
+    from vmsched.workload.synthetic import synthetic_workload
 
     warm(parallel=True)
+    # What many tests call on their own: the host models' tick, sampling, power models.
+    fleet = Fleet.uniform(2, vcpus=8, memory_mib=16384, disk_gib=0)
+    for host in range(2):
+        fleet.allocate(host, (2, 2048, 0))
+    models = HostModels()
+    for _ in range(2):
+        models.step(fleet, np.ones(fleet.slot_high_water), np.ones(fleet.slot_high_water))
+    rows = np.arange(5)
+    synthetic_workload(5, 0.1, seed=0).cpu.sample(rows, 600.0)
+    read_planetlab(FIXTURE).cpu.sample(rows, 600.0)
+    linear(100.0, 200.0).power_w(np.array([0.5]))
 
 
 GROUPS = {"consolidation": consolidation, "simulation": simulation}

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from vmsched import _validate
+from vmsched.engine.jit import frozen
 from vmsched.engine.models import kernels_host
 from vmsched.engine.models.kernels_memory import N_PARAMETERS, STATE_NAMES
 from vmsched.errors import InvalidRequest, shown
@@ -404,7 +405,8 @@ def _build_layout(fleet, key, state):
         kernels_host.keep_by_slot(old.vms, old.generation, state.touched,
                                   state.buffers["kept_touched"], state.buffers["kept_generation"])
     vms, host_start, vcpus, memory, generation, touched = kernels_host.build_layout(
-        np.asarray(fleet.vm_host), fleet.n_hosts, request[:, cpu], request[:, mem],
+        np.asarray(fleet.vm_host), fleet.n_hosts, frozen(request[:, cpu], np.int64),
+        frozen(request[:, mem], np.int64),
         np.asarray(fleet.vm_generation), state.buffers["kept_touched"],
         state.buffers["kept_generation"])
     settings = fleet.vm_settings

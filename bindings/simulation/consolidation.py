@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vmsched.engine.jit import frozen
 from vmsched.engine.models import kernels_detectors as detectors
 from vmsched.engine.simulation import kernels_consolidation as engine
 from vmsched.errors import InvalidRequest, shown
@@ -166,7 +167,7 @@ def _source(workload, rules, duration_s):
     start = table["start_s"].to_numpy(np.float64)
     stop = table["end_s"].to_numpy(np.float64)
     stop = np.where(np.isnan(stop), np.inf, stop)
-    nothing = np.zeros(0)
+    nothing = frozen(np.zeros(0))   # read-only arrays, as kernels take them (jit.frozen)
     if isinstance(cpu, SyntheticUtilization):
         if rules == "cloudsim":
             raise InvalidRequest("CloudSim's rules run a day of traces (as PlanetLab's); give "
@@ -174,9 +175,8 @@ def _source(workload, rules, duration_s):
         end = workload.duration_s if duration_s is None else float(duration_s)
         if not math.isfinite(end) or end <= 0:
             raise InvalidRequest(f"duration_s = {shown(duration_s)} must be finite and > 0")
-        source = (np.int64(engine.SYNTHETIC), np.zeros((1, 1)), cpu.level.astype(np.float64),
-                  np.ascontiguousarray(cpu.daily_profile, np.float64), float(cpu.noise_cv),
-                  np.uint64(cpu.seed))
+        source = (np.int64(engine.SYNTHETIC), frozen(np.zeros((1, 1))), frozen(cpu.level),
+                  frozen(cpu.daily_profile), float(cpu.noise_cv), np.uint64(cpu.seed))
         return source, end, start, stop
     if not hasattr(cpu, "offsets") or not hasattr(cpu, "step_s"):
         raise InvalidRequest(
@@ -204,7 +204,7 @@ def _source(workload, rules, duration_s):
     index = cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]
     samples[:, :n_samples] = cpu.values[index]
     samples[:, n_samples] = samples[:, n_samples - 1]
-    source = (np.int64(engine.DENSE), samples, nothing, nothing, 0.0, np.uint64(0))
+    source = (np.int64(engine.DENSE), frozen(samples), nothing, nothing, 0.0, np.uint64(0))
     return source, end, start, stop
 
 
@@ -375,7 +375,7 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
         vm_bandwidth = 0.0
     n_hosts = len(pcpus)
 
-    hf = np.zeros((n_hosts, engine.N_HF), order="F")
+    hf = np.zeros((n_hosts, engine.N_HF))
     hi = np.zeros((n_hosts, engine.N_HI), np.int64)
     watts = np.zeros((n_hosts, 11))
     # Capacities in CloudSim's integers where they are: int MIPS, kbit/s.

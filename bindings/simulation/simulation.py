@@ -41,7 +41,7 @@ from vmsched.engine.simulation import (
     kernels_sim,
     run_lifecycle,
 )
-from vmsched.engine.jit import using_threads
+from vmsched.engine.jit import frozen, using_threads
 from vmsched.engine.simulation.kernels_sim import N_SERIES, n_chunks_for
 from vmsched.errors import InvalidRequest, NoValidHost, shown
 from vmsched.models.host_models import HostModels
@@ -630,7 +630,9 @@ class Simulation:
                 live = vm.pos_row >= 0
                 values[live] = source.sample(vm.pos_row[live], self._tick_start)
                 arrays = (kernels_sim.PRESAMPLED, values) + _EMPTY_SOURCE[2:]
-            out.append(arrays)
+            # Read-only, as kernels take them (a run unpickled mid-way has writable copies).
+            out.append(tuple(frozen(a, a.dtype) if isinstance(a, np.ndarray) else a
+                             for a in arrays))
         return out
 
     def _accounts(self):
@@ -765,22 +767,23 @@ def _event_times(sim, pieces):
     return np.unique(cuts)
 
 
-_EMPTY_SOURCE = (kernels_sim.CONSTANT, np.zeros(1), np.zeros(2, np.int64), np.zeros(1), 1.0,
-                 np.zeros(1), np.zeros(288), 0.0, np.uint64(0))
+_NO_FLOATS, _NO_INTS, _NO_PROFILE = frozen(np.zeros(1)), frozen(np.zeros(2), np.int64), \
+    frozen(np.zeros(288))
+_EMPTY_SOURCE = (kernels_sim.CONSTANT, _NO_FLOATS, _NO_INTS, _NO_FLOATS, 1.0, _NO_FLOATS,
+                 _NO_PROFILE, 0.0, np.uint64(0))
 
 
 def _source_arrays(source):
     """The tick kernel's view of a utilisation source: (kind, values, offsets, start_s, step_s,
     levels, daily_profile, noise_cv, seed), or None for a source sampled in Python."""
-    empty_f, empty_i = np.zeros(1), np.zeros(2, np.int64)
     if isinstance(source, ConstantUtilization):
-        return (kernels_sim.CONSTANT, source.values, empty_i, empty_f, 1.0, empty_f,
-                np.zeros(288), 0.0, np.uint64(0))
+        return (kernels_sim.CONSTANT, source.values, _NO_INTS, _NO_FLOATS, 1.0, _NO_FLOATS,
+                _NO_PROFILE, 0.0, np.uint64(0))
     if isinstance(source, TraceUtilization):
         return (kernels_sim.TRACE, source.values, source.offsets, source.start_s,
-                source.step_s, empty_f, np.zeros(288), 0.0, np.uint64(0))
+                source.step_s, _NO_FLOATS, _NO_PROFILE, 0.0, np.uint64(0))
     if isinstance(source, SyntheticUtilization):
-        return (kernels_sim.SYNTHETIC, empty_f, empty_i, empty_f, 1.0, source.level,
+        return (kernels_sim.SYNTHETIC, _NO_FLOATS, _NO_INTS, _NO_FLOATS, 1.0, source.level,
                 source.daily_profile, source.noise_cv, np.uint64(source.seed))
     return None
 
@@ -792,7 +795,7 @@ def _row_levels(source):
         return source.values
     if isinstance(source, SyntheticUtilization):
         return source.level
-    return np.zeros(0)
+    return _NO_FLOATS[:0]
 
 
 def _group_column(table, n):

@@ -9,12 +9,14 @@ A source is indexed by workload row. `ConstantUtilization` (one fraction per VM)
 import numpy as np
 
 from vmsched import _validate
+from vmsched.engine.jit import frozen
 from vmsched.engine.simulation import kernels_utilization as kernels
 from vmsched.errors import InvalidRequest
 
 
 class UtilizationSource:
-    """Base class. n_vms: how many workload rows the source covers."""
+    """Base class. n_vms: how many workload rows the source covers. A source's arrays are
+    read-only (sources are shared between runs)."""
 
     name = None
     n_vms = 0
@@ -46,7 +48,7 @@ class ConstantUtilization(UtilizationSource):
             if n_vms is None:
                 raise InvalidRequest("a single constant needs n_vms")
             values = np.full(n_vms, float(values))
-        self.values = values
+        self.values = frozen(values)
         self.n_vms = len(values)
 
     def sample(self, rows, t):
@@ -74,6 +76,8 @@ class TraceUtilization(UtilizationSource):
         if not self.step_s > 0:
             raise InvalidRequest(f"step_s = {step_s} must be > 0")
         self.n_vms = len(self.start_s)
+        self.values, self.offsets = frozen(self.values), frozen(self.offsets, np.int64)
+        self.start_s = frozen(self.start_s)
 
     @classmethod
     def from_series(cls, series, start_s, step_s=300.0):
@@ -87,8 +91,8 @@ class TraceUtilization(UtilizationSource):
 
     def sample(self, rows, t):
         out = np.empty(len(rows))
-        kernels.sample_trace(self.values, self.offsets, self.step_s, self.start_s,
-                             np.ascontiguousarray(rows, np.int64), float(t), out)
+        kernels.sample_trace(frozen(self.values), frozen(self.offsets, np.int64), self.step_s,
+                             frozen(self.start_s), frozen(rows, np.int64), float(t), out)
         return out
 
     def subset(self, rows):
@@ -109,6 +113,7 @@ class SyntheticUtilization(UtilizationSource):
         self.daily_profile = np.asarray(daily_profile, dtype=np.float64)
         if self.daily_profile.shape != (kernels.SLOTS_PER_DAY,):
             raise InvalidRequest(f"daily_profile needs {kernels.SLOTS_PER_DAY} values")
+        self.level, self.daily_profile = frozen(self.level), frozen(self.daily_profile)
         self.noise_cv = float(noise_cv)
         self.seed = _validate.integer("seed", seed, minimum=0, maximum=2**64 - 1)
         self.n_vms = len(self.level)
@@ -116,8 +121,8 @@ class SyntheticUtilization(UtilizationSource):
 
     def sample(self, rows, t):
         out = np.empty(len(rows))
-        kernels.sample_synthetic(self.level, self.daily_profile, self.noise_cv,
-                                 np.uint64(self.seed), np.ascontiguousarray(rows, np.int64),
+        kernels.sample_synthetic(frozen(self.level), frozen(self.daily_profile), self.noise_cv,
+                                 np.uint64(self.seed), frozen(rows, np.int64),
                                  float(t), out)
         return out
 

@@ -17,10 +17,11 @@ Allocations themselves (what each host holds) are the fleet's.
 
 import numpy as np
 
+from vmsched.engine.jit import frozen
 from vmsched.engine.simulation import kernels_sim
 from vmsched.engine.simulation._lifecycle import Status
 
-_NO_VALUES = np.zeros(0)
+_NO_VALUES = frozen(np.zeros(0))
 _NO_SETTINGS = np.zeros((0, 0))
 
 STATUS_NAMES = ("pending", "running", "done", "rejected", "migrating", "lost")
@@ -48,7 +49,7 @@ class VMTable:
         self.tenant_index = tenant_index
         self.group = groups
         self.settings = settings
-        self.levels = tuple(np.ascontiguousarray(level, np.float64) for level in levels)
+        self.levels = tuple(frozen(level) for level in levels)
         self.status = np.zeros(n, np.int8)
         self.host = np.full(n, -1, np.int32)
         self.slot = np.full(n, -1, np.int32)
@@ -122,7 +123,7 @@ class VMTable:
         """Start measuring rows on their current hosts, those live and not measured yet
         (touched memory 0 unless given, one per row)."""
         rows = np.ascontiguousarray(rows, np.int64)
-        carried = _NO_VALUES if touched is None else np.asarray(touched, np.float64)
+        carried = _NO_VALUES if touched is None else frozen(touched)
         settings = self.settings if self.settings is not None else _NO_SETTINGS
         done = 0
         while True:
@@ -130,7 +131,7 @@ class VMTable:
                 rows, done, self.status, self.host, carried, self.cap, self.count,
                 self.pos_row, self.pos_vcpus, self.pos_memory, self.pos_touched,
                 self.pos_levels, self.pos_settings, self.pos_totals, self.pos_ticks,
-                self.position, self.vcpus, self.memory, *self.levels, settings)
+                self.position, self.vcpus, self.memory, *map(frozen, self.levels), settings)
             if done == len(rows):
                 return
             self._grow()
