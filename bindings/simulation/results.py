@@ -7,6 +7,7 @@ core-seconds and ballooned / compressed / swapped / stalled MiB-seconds, seconds
 `tenants` (allocated vCPU-hours and GiB-hours, used core-hours).
 """
 
+import functools
 import os
 import shutil
 import tempfile
@@ -56,23 +57,26 @@ class Results:
         self.models = (repr(sim.host_models) if sim.host_models is not None else "none")
         self.memory_model = (sim.host_models.memory.name if sim.host_models is not None
                              else None)
-        vms = table[["vm_id", "tenant", "start_s", "end_s"]].copy()
+        # One DataFrame built at once (column by column costs a copy of the frame each).
+        columns = {name: table[name] for name in ("vm_id", "tenant", "start_s", "end_s")}
         for r, name in enumerate(sim.fleet.resources):
-            vms[name] = sim.requests[:, r]
+            columns[name] = sim.requests[:, r]
         vm = sim.vm
-        vms["status"] = pd.Categorical.from_codes(vm.status, categories=list(STATUS_NAMES))
-        vms["host"] = vm.host
+        columns["status"] = pd.Categorical.from_codes(vm.status, categories=list(STATUS_NAMES))
+        columns["host"] = vm.host
         names = np.array(list(sim.placer.filter_names) + [None], dtype=object)
-        vms["rejected_by"] = names[np.where(vm.reason >= 0, vm.reason, -1)]
+        columns["rejected_by"] = names[np.where(vm.reason >= 0, vm.reason, -1)]
         totals, ticks = sim.vm_totals()
         for i, name in enumerate(kernels_sim.VM_TOTAL_NAMES):
-            vms[name] = totals[:, i]
-        vms.insert(vms.columns.get_loc("throttled_core_s"), "demand_core_s",
-                   vms["used_core_s"] + vms["ready_core_s"])
-        vms["ticks"] = ticks
-        vms["migrations"] = vm.migrations
-        vms["restarts"] = vm.restarts
-        vms["downtime_s"] = sim.downtime_s()
+            if name == "throttled_core_s":
+                columns["demand_core_s"] = (columns["used_core_s"]
+                                            + columns["ready_core_s"])
+            columns[name] = totals[:, i]
+        columns["ticks"] = ticks
+        columns["migrations"] = vm.migrations
+        columns["restarts"] = vm.restarts
+        columns["downtime_s"] = sim.downtime_s()
+        vms = pd.DataFrame(columns, index=table.index)
         self.vms = vms
         self.drains = pd.DataFrame(
             [{k: v for k, v in record.items() if not k.startswith("_")}
@@ -82,7 +86,7 @@ class Results:
         self.ticks = pd.DataFrame(sim.series[:sim.tick], columns=list(kernels_sim.SERIES_NAMES))
         totals = sim.host_totals
         busy = totals[kernels_sim.H_BUSY_S]
-        hosts = pd.DataFrame({
+        columns = {
             "busy_ticks": busy / tick_s,
             "max_contention": totals[kernels_sim.H_MAX_CONTENTION],
             "ready_core_s": totals[kernels_sim.H_READY],
@@ -90,19 +94,21 @@ class Results:
                                          / np.where(busy > 0, busy, 1.0), 0.0),
             "energy_kwh": totals[kernels_sim.H_ENERGY_J] / 3.6e6,
             "power_model": [model.name for model in sim.fleet.power_models()],
-        })
+        }
         self.has_energy = sim.host_models is not None
         for s, state in enumerate(STATE_NAMES):
-            hosts[f"ticks_{state}"] = sim.host_state_s[:, s] / tick_s
-        hosts["state"] = pd.Categorical.from_codes(
+            columns[f"ticks_{state}"] = sim.host_state_s[:, s] / tick_s
+        columns["state"] = pd.Categorical.from_codes(
             sim.host_state, categories=["up", "draining", "down"])
-        hosts.index.name = "host"
-        self.hosts = hosts
+        self.hosts = pd.DataFrame(columns, index=pd.RangeIndex(self.n_hosts, name="host"))
         self.snapshots = pd.DataFrame(sim.snapshots)
         self.rejections = sim.rejections()
-        self.tenants = self._tenants(vms, tick_s)
 
-    def _tenants(self, vms, tick_s):
+    @functools.cached_property
+    def tenants(self):
+        """Per tenant: VMs, used core-hours, allocated vCPU-hours and GiB-hours (computed when
+        first asked for)."""
+        vms, tick_s = self.vms, self.tick_s
         hours = vms["ticks"].to_numpy() * tick_s / 3600.0
         frame = pd.DataFrame({"tenant": vms["tenant"].astype(str), "vms": 1,
                               "used_core_hours": vms["used_core_s"] / 3600.0})
