@@ -93,6 +93,12 @@ def policies():
 
 @st.composite
 def host_attributes(draw, n_hosts):
-    labels = [draw(st.sets(st.sampled_from(LABELS))) for _ in range(n_hosts)]
-    domains = [draw(st.sampled_from([0, 1, 2, None])) for _ in range(n_hosts)]
+    """Per host, a set of LABELS and a failure domain (0 to 2, or None). The labels are drawn
+    as bit masks: a set per host made data generation most of a placement test's time."""
+    def one_per_host(elements):
+        return st.lists(elements, min_size=n_hosts, max_size=n_hosts)
+
+    masks = draw(one_per_host(st.integers(0, 2 ** len(LABELS) - 1)))
+    labels = [{label for bit, label in enumerate(LABELS) if mask >> bit & 1} for mask in masks]
+    domains = draw(one_per_host(st.sampled_from([0, 1, 2, None])))
     return labels, domains
