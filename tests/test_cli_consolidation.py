@@ -9,7 +9,6 @@ pytestmark = pytest.mark.cli
 DAY = FIXTURES / "planetlab" / "20110303"
 
 
-@pytest.mark.long
 def test_cloudsims_experiment_from_the_command_line(tmp_path):
     out = tmp_path / "out"
     result = run("simulate", "--format", "planetlab", "--trace", DAY, "--preset",

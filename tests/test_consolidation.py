@@ -401,7 +401,6 @@ def test_a_vm_that_fits_nowhere_waits_and_is_placed_when_room_frees():
     assert list(r.vms["outcome"]) == ["running", "finished", "running"]
 
 
-@pytest.mark.long
 @settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_anti_affinity_holds_while_vms_arrive_and_leave(data):

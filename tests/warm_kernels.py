@@ -1,7 +1,7 @@
 """Compile the kernels that most tests use (or load them from Numba's cache) before the test
 workers start, one group per process, so that the workers load them instead of each compiling
-the same kernels at once (a cold compilation of the consolidation kernels alone takes about a
-minute). conftest.py runs this when pytest-xdist runs the tests on several workers;
+the same kernels at once. The consolidation kernels (a cold compilation takes about a minute)
+compile while the first tests run; the tests that use them run last. conftest.py runs this when pytest-xdist runs the tests on several workers;
 `python tests/warm_kernels.py GROUP` warms one group in this process."""
 
 import subprocess
@@ -50,15 +50,19 @@ def simulation():
 
 
 GROUPS = {"consolidation": consolidation, "simulation": simulation}
+#: Groups that compile while the tests run: the tests that use them run last (conftest.py).
+BACKGROUND = ("consolidation",)
 
 
 def warm_all():
-    """Warm every group, each in its own process, all at once; returns the seconds it took."""
+    """Warm every group, each in its own process, all at once; returns the seconds until the
+    groups not in BACKGROUND were done, and the processes of those still running."""
     start = time.perf_counter()
-    processes = [subprocess.Popen([sys.executable, __file__, group]) for group in GROUPS]
-    for process in processes:
-        process.wait()   # a group that fails is left to the tests, which then report it
-    return time.perf_counter() - start
+    processes = {group: subprocess.Popen([sys.executable, __file__, group]) for group in GROUPS}
+    for group, process in processes.items():
+        if group not in BACKGROUND:
+            process.wait()   # a group that fails is left to the tests, which then report it
+    return time.perf_counter() - start, [processes[group] for group in BACKGROUND]
 
 
 if __name__ == "__main__":
