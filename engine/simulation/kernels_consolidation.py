@@ -1247,7 +1247,8 @@ def _depart(v, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result, pending_time, 
             pending_host, n_pending):
     """Running VM v leaves at t: out of its host's list and, while it migrates, out of its
     target's too (the migration is dropped); its last state entry requests and gets nothing
-    from t on. Returns how many migrations remain queued."""
+    from t on. Returns how many migrations remain queued. Only vmsched's rules have departures
+    (CloudSim's VMs stay to the end), hence cloudsim=False below."""
     if vi[v, V_IN_MIG] == 1:
         for j in range(n_pending):
             if pending_vm[j] == v:
