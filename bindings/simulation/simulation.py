@@ -182,7 +182,6 @@ class Simulation:
                                  and not self.placer.needs_python)
         self._batch = (np.zeros(LIFECYCLE_BATCH, np.int64), np.zeros(LIFECYCLE_BATCH, np.int64))
         self._models = self._model_arrays()
-        self._sources = None
         self._hosts_key, self._hosts, self._scratch_arrays, self._shape = None, None, None, None
         self._levels = (np.zeros(fleet.n_hosts), np.zeros(fleet.n_hosts))  # solvers' guesses
         self._all_on = np.ones(fleet.n_hosts, np.uint8)
@@ -621,18 +620,15 @@ class Simulation:
 
     def _source_arrays(self):
         vm = self.vm
-        if self._sources is None:
-            self._sources = [_source_arrays(self.workload.cpu), _source_arrays(self.workload.memory)]
         out = []
-        for source, arrays in zip((self.workload.cpu, self.workload.memory), self._sources):
+        for source in (self.workload.cpu, self.workload.memory):
+            arrays = _source_arrays(source)
             if arrays is None:   # any other source: sampled here, one value per position
                 values = np.zeros(len(vm.pos_row))
                 live = vm.pos_row >= 0
                 values[live] = source.sample(vm.pos_row[live], self._tick_start)
-                arrays = (kernels_sim.PRESAMPLED, values) + _EMPTY_SOURCE[2:]
-            # Read-only, as kernels take them (a run unpickled mid-way has writable copies).
-            out.append(tuple(frozen(a, a.dtype) if isinstance(a, np.ndarray) else a
-                             for a in arrays))
+                arrays = (kernels_sim.PRESAMPLED, frozen(values)) + _EMPTY_SOURCE[2:]
+            out.append(arrays)
         return out
 
     def _accounts(self):

@@ -24,6 +24,12 @@ class UtilizationSource:
     def sample(self, rows, t):
         raise NotImplementedError
 
+    def __setstate__(self, state):
+        """Unpickled arrays come back writable: a source's are frozen again (jit.frozen)."""
+        self.__dict__.update({name: frozen(value, value.dtype)
+                              if isinstance(value, np.ndarray) else value
+                              for name, value in state.items()})
+
     def subset(self, rows):
         """The source for a subset of the rows (in that order)."""
         raise NotImplementedError
@@ -91,8 +97,8 @@ class TraceUtilization(UtilizationSource):
 
     def sample(self, rows, t):
         out = np.empty(len(rows))
-        kernels.sample_trace(frozen(self.values), frozen(self.offsets, np.int64), self.step_s,
-                             frozen(self.start_s), frozen(rows, np.int64), float(t), out)
+        kernels.sample_trace(self.values, self.offsets, self.step_s, self.start_s,
+                             frozen(rows, np.int64), float(t), out)
         return out
 
     def subset(self, rows):
@@ -121,9 +127,8 @@ class SyntheticUtilization(UtilizationSource):
 
     def sample(self, rows, t):
         out = np.empty(len(rows))
-        kernels.sample_synthetic(frozen(self.level), frozen(self.daily_profile), self.noise_cv,
-                                 np.uint64(self.seed), frozen(rows, np.int64),
-                                 float(t), out)
+        kernels.sample_synthetic(self.level, self.daily_profile, self.noise_cv,
+                                 np.uint64(self.seed), frozen(rows, np.int64), float(t), out)
         return out
 
     def subset(self, rows):

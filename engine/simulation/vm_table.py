@@ -96,6 +96,12 @@ class VMTable:
             setattr(self, name, array)
         self.pos_settings = settings
 
+    def __setstate__(self, state):
+        """Unpickled arrays come back writable: the levels, which kernels only read, are
+        frozen again (jit.frozen)."""
+        self.__dict__.update(state)
+        self.levels = tuple(frozen(level) for level in self.levels)
+
     def _grow(self):
         """Double the segments' room (every host's VMs are repacked)."""
         old = {name: getattr(self, name) for name in
@@ -131,7 +137,7 @@ class VMTable:
                 rows, done, self.status, self.host, carried, self.cap, self.count,
                 self.pos_row, self.pos_vcpus, self.pos_memory, self.pos_touched,
                 self.pos_levels, self.pos_settings, self.pos_totals, self.pos_ticks,
-                self.position, self.vcpus, self.memory, *map(frozen, self.levels), settings)
+                self.position, self.vcpus, self.memory, *self.levels, settings)
             if done == len(rows):
                 return
             self._grow()
