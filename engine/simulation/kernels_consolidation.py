@@ -45,6 +45,7 @@ Every quantity is a float64 computed in CloudSim's order of operations, so that 
 import math
 
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
@@ -216,10 +217,17 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     hf[h, H_PLANNED] = planned
 
 
+@scalar_helper
+def _wake(awake, h):
+    """Host h may measure differently at the next update (see _update)."""
+    awake[h >> 6] |= np.uint64(1) << np.uint64(h & 63)
+
+
 @kernel
 def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim,
-            result):
+            awake, result):
     """Put VM v at the end of host h's list with `request` MIPS (vmCreate / a migration in)."""
+    _wake(awake, h)
     n = hi[h, H_N]
     if n >= hv.shape[1]:
         result[R_ERROR] = ERR_LIST_FULL
@@ -407,79 +415,109 @@ def _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result):
             i += 1
 
 
+@scalar_helper
+def _asleep(h, hf, hi):
+    """Host h is empty and was idle at its last two measurements: measuring it would change
+    nothing (it bills nothing, nor does its state)."""
+    return (hi[h, H_N] == 0 and hf[h, H_UTIL] == 0 and hf[h, H_PREV_UTIL] == 0
+            and hf[h, H_P_TIME] != -1 and hf[h, H_P_ACTIVE] == 0)
+
+
+@kernel
+def _measure_and_bill(h, t, dt, periodic, source, hf, hi, hv, hreq, halloc, hmig, watts, vf,
+                      vi, vhist, options, parameters, result):
+    """Host h's part of an update at t, dt seconds after the last: its VMs and itself
+    measured, the energy since then added to its total and returned (J); R_GRANTING set to 1
+    when some VM of it is granted CPU (_update_host)."""
+    cloudsim = options[O_CLOUDSIM] == 1
+    for i in range(hi[h, H_N]):
+        _update_vm(hv[h, i], t, periodic, source, vf, vi, vhist, parameters[P_INTERVAL],
+                   parameters[P_FIRST])
+    if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
+        result[R_GRANTING] = 1.0
+    if options[O_GROUPS] == 1:
+        # Invariant: no host holds more members of a group than it allows.
+        for i in range(hi[h, H_N]):
+            if not _group_room(h, hv[h, i], hi, hv, vf, vi):
+                result[R_GROUP_VIOLATIONS] += 1
+    e = 0.0
+    if options[O_POLICY] != NPA and dt > 0:
+        start = _fraction(hf, h, hf[h, H_PREV_UTIL])
+        end = _fraction(hf, h, hf[h, H_UTIL])
+        if start > 1 or end > 1:
+            result[R_ANOMALIES] += 1
+        if start != 0:
+            p0 = _power(h, hi, watts, min(start, 1.0))
+            p1 = _power(h, hi, watts, min(end, 1.0))
+            e = (p0 + (p1 - p0) / 2) * dt
+        elif not cloudsim and hi[h, H_N] > 0:
+            p1 = _power(h, hi, watts, min(end, 1.0))
+            e = p1 * dt / 2 + _power(h, hi, watts, 0.0) * dt / 2
+        hf[h, H_ENERGY_J] += e
+    if cloudsim:
+        _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
+    return e
+
+
 @kernel
 def _update(t, periodic, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-            options, parameters, result):
+            options, parameters, awake, result):
     """A datacenter update at t: every host measured and billed for the energy since the
     last update (the trapezoid of its power, summed over hosts in index order), then the VMs
-    whose demand is 0 destroyed (CloudSim). An empty host idle since its last update is
-    skipped: measuring it would change nothing."""
-    interval = parameters[P_INTERVAL]
-    first_s = parameters[P_FIRST]
-    cloudsim = options[O_CLOUDSIM] == 1
+    whose demand is 0 destroyed (CloudSim). An asleep host (_asleep) is skipped.
+
+    `awake` is a bit set of hosts (host h: bit h % 64 of word h // 64) that holds every host
+    not asleep: a host leaves it here when found asleep, and is put back when it receives a
+    VM (_append), the only way an asleep host changes. Only the hosts in it are visited, in
+    index order, so an update costs the hosts in use, not the fleet."""
     dt = t - result[R_END_S]
-    n_hosts = hf.shape[0]
     frame = 0.0
-    granting = False
+    result[R_GRANTING] = 0.0
     if options[O_POLICY] == NPA and dt > 0:
-        for h in range(n_hosts):
+        for h in range(hf.shape[0]):
             e = _power(h, hi, watts, 1.0) * dt
             frame += e
             hf[h, H_ENERGY_J] += e
-    for h in range(n_hosts):
-        if (hi[h, H_N] == 0 and hf[h, H_UTIL] == 0 and hf[h, H_PREV_UTIL] == 0
-                and hf[h, H_P_TIME] != -1 and hf[h, H_P_ACTIVE] == 0):
-            continue
-        for i in range(hi[h, H_N]):
-            _update_vm(hv[h, i], t, periodic, source, vf, vi, vhist, interval, first_s)
-        if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
-            granting = True
-        if options[O_GROUPS] == 1:
-            # Invariant: no host holds more members of a group than it allows.
-            for i in range(hi[h, H_N]):
-                if not _group_room(h, hv[h, i], hi, hv, vf, vi):
-                    result[R_GROUP_VIOLATIONS] += 1
-        if options[O_POLICY] != NPA and dt > 0:
-            start = _fraction(hf, h, hf[h, H_PREV_UTIL])
-            end = _fraction(hf, h, hf[h, H_UTIL])
-            if start > 1 or end > 1:
-                result[R_ANOMALIES] += 1
-            e = 0.0
-            if start != 0:
-                p0 = _power(h, hi, watts, min(start, 1.0))
-                p1 = _power(h, hi, watts, min(end, 1.0))
-                e = (p0 + (p1 - p0) / 2) * dt
-            elif not cloudsim and hi[h, H_N] > 0:
-                p1 = _power(h, hi, watts, min(end, 1.0))
-                e = p1 * dt / 2 + _power(h, hi, watts, 0.0) * dt / 2
-            frame += e
-            hf[h, H_ENERGY_J] += e
-        if cloudsim:
-            _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
+    for word in range(awake.shape[0]):
+        bits = awake[word]
+        while bits != 0:
+            bit = np.int64(trailing_zeros(bits))
+            bits &= bits - np.uint64(1)
+            h = word * 64 + bit
+            if _asleep(h, hf, hi):
+                awake[word] &= ~(np.uint64(1) << np.uint64(bit))
+            else:
+                frame += _measure_and_bill(h, t, dt, periodic, source, hf, hi, hv, hreq,
+                                           halloc, hmig, watts, vf, vi, vhist, options,
+                                           parameters, result)
     result[R_ENERGY_J] += frame
     result[R_END_S] = t
     result[R_UPDATES] += 1
-    result[R_GRANTING] = 1.0 if granting else 0.0
 
 
 @kernel
-def _update_hosts(t, hosts, n, marked, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                  vhist, options, parameters, result, destroy):
+def _update_hosts(t, hosts, n, source, hf, hi, hv, hreq, halloc, hmig, vf, vi, vhist, options,
+                  parameters, result, destroy):
     """Measure again, at the instant of the last update (no time has passed, so no energy),
     the given hosts only, each once, in index order: what CloudSim's repeated measurements at
     one instant leave (an entry at the same instant replaces the one before, so only a host's
     last measurement counts, and the other hosts would measure what they measured). With
     `destroy`, VMs whose demand is 0 are destroyed afterwards, as a datacenter update does
-    (CloudSim rules). `marked` is all False on entry and on return."""
+    (CloudSim rules). hosts[0..n-1] is sorted in place."""
     interval = parameters[P_INTERVAL]
     first_s = parameters[P_FIRST]
     cloudsim = options[O_CLOUDSIM] == 1
+    for k in range(1, n):       # few hosts: an insertion sort
+        h = hosts[k]
+        j = k - 1
+        while j >= 0 and hosts[j] > h:
+            hosts[j + 1] = hosts[j]
+            j -= 1
+        hosts[j + 1] = h
     for k in range(n):
-        marked[hosts[k]] = True
-    for h in range(hf.shape[0]):
-        if not marked[h]:
+        h = hosts[k]
+        if k > 0 and hosts[k - 1] == h:
             continue
-        marked[h] = False
         for i in range(hi[h, H_N]):
             _update_vm(hv[h, i], t, False, source, vf, vi, vhist, interval, first_s)
         _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
@@ -907,7 +945,8 @@ def _sort_by_demand(vms, n, t, source, vf, parameters, keys):
 
 @allocating
 def _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-           parameters, result, plan_vm, plan_host, series_row, scratch_hosts, scratch_saves):
+           parameters, awake, result, plan_vm, plan_host, series_row, scratch_hosts,
+           scratch_saves):
     """One consolidation round at t: returns the number of planned migrations in
     plan_vm / plan_host. Host lists are restored before it returns (the plan is carried out
     by starting migrations)."""
@@ -984,7 +1023,7 @@ def _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opti
             n_saved = _save_host(h, saved, n_saved, dirty, hi, hf, hv, hreq, halloc, hmig,
                                  save_i, save_f, save_v, save_req, save_alloc, save_mig)
             _append(h, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                    cloudsim, result)
+                    cloudsim, awake, result)
             _planned_onto(h, hi, cand, counts, pristine, class_ptr, class_end)
             received[h] = True
             plan_vm[n_plan] = v
@@ -1061,7 +1100,7 @@ def _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, opti
             n_saved = _save_host(target, saved, n_saved, dirty, hi, hf, hv, hreq, halloc,
                                  hmig, save_i, save_f, save_v, save_req, save_alloc, save_mig)
             _append(target, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                    cloudsim, result)
+                    cloudsim, awake, result)
             _planned_onto(target, hi, cand, counts, pristine, class_ptr, class_end)
             group_host[n_placed] = target
             n_placed += 1
@@ -1140,9 +1179,9 @@ def _queue_completion(pending_time, pending_vm, pending_host, n, time, v, x):
 
 
 @kernel
-def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, marked,
-                         source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                         options, parameters, result):
+def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, source,
+                         hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+                         parameters, awake, result):
     """Complete the queued migrations due by `limit`, an instant at a time
     (PowerDatacenter.processVmMigrate): the datacenter is updated at that instant if time
     has passed, each VM leaves its source and is created on its target, then the hosts they
@@ -1153,7 +1192,7 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
         tc = pending_time[done]
         if tc > result[R_END_S]:
             _update(tc, False, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                    options, parameters, result)
+                    options, parameters, awake, result)
         n_involved = 0
         while done < n and pending_time[done] == tc:
             v = pending_vm[done]
@@ -1169,13 +1208,13 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
             vi[v, V_IN_MIG] = 0
             if vi[v, V_STATUS] != DESTROYED:
                 _append(x, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                        cloudsim, result)
+                        cloudsim, awake, result)
                 vi[v, V_HOST] = x
             done += 1
         # CloudSim updates the whole datacenter again at tc; only the hosts the migrations
         # changed can measure differently at the same instant.
-        _update_hosts(tc, involved, n_involved, marked, source, hf, hi, hv, hreq, halloc,
-                      hmig, vf, vi, vhist, options, parameters, result, True)
+        _update_hosts(tc, involved, n_involved, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                      vhist, options, parameters, result, True)
     for j in range(done, n):
         pending_time[j - done] = pending_time[j]
         pending_vm[j - done] = pending_vm[j]
@@ -1187,7 +1226,7 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
 
 @allocating
 def _place(vms, n, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options, parameters,
-           result, scratch_hosts, scratch_saves, unplaced):
+           awake, result, scratch_hosts, scratch_saves, unplaced):
     """Create VMs vms[0..n-1], in that order, each at its full speed: first fit (NPA, DVFS)
     or the power-aware rule (migration policies). The VMs that fit nowhere are written to
     unplaced (status NOT_PLACED); returns how many."""
@@ -1228,7 +1267,7 @@ def _place(vms, n, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options
                     break
         if target >= 0:
             _append(target, v, vf[v, V_MIPS], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                    cloudsim, result)
+                    cloudsim, awake, result)
             _planned_onto(target, hi, cand, counts, pristine, class_ptr, class_end)
             vi[v, V_HOST] = target
             vi[v, V_STATUS] = RUNNING
@@ -1290,6 +1329,9 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
     if options[O_SEED] >= 0:
         np.random.seed(options[O_SEED])
     hv = np.full((n_hosts, list_capacity), -1, np.int64)
+    awake = np.zeros((n_hosts + 63) // 64, np.uint64)
+    for h in range(n_hosts):
+        _wake(awake, h)     # (every host is measured at its first update)
     hreq = np.zeros((n_hosts, list_capacity))
     halloc = np.zeros((n_hosts, list_capacity))
     hmig = np.zeros((n_hosts, list_capacity), np.bool_)
@@ -1335,8 +1377,8 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
     if cloudsim:
         # CloudSim creates every VM at t = 0, in id order.
         result[R_NOT_PLACED] += _place(np.arange(n_vms), n_vms, hf, hi, hv, hreq, halloc,
-                                       hmig, watts, vf, vi, vhist, options, parameters, result,
-                                       scratch_hosts, scratch_saves, waiting)
+                                       hmig, watts, vf, vi, vhist, options, parameters, awake,
+                                       result, scratch_hosts, scratch_saves, waiting)
         next_start = n_vms
         next_end = n_vms
         # Running VMs request no memory or bandwidth in CloudSim (null utilisation models).
@@ -1347,7 +1389,6 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
     pending_time = np.empty(4 * n_vms + 16)
     pending_vm = np.empty(4 * n_vms + 16, np.int64)
     pending_host = np.empty(4 * n_vms + 16, np.int64)
-    marked = np.zeros(n_hosts, np.bool_)
     sharing = np.zeros(n_hosts, np.int64)
     copy_out = np.zeros(3)
     plan_vm = np.empty(4 * n_vms + 16, np.int64)
@@ -1362,8 +1403,8 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
         # Migrations that complete by t run first (their events were scheduled before this
         # update's).
         n_pending = _complete_migrations(t, pending_time, pending_vm, pending_host, n_pending,
-                                         involved, marked, source, hf, hi, hv, hreq, halloc,
-                                         hmig, watts, vf, vi, vhist, options, parameters,
+                                         involved, source, hf, hi, hv, hreq, halloc, hmig,
+                                         watts, vf, vi, vhist, options, parameters, awake,
                                          result)
         # vmsched: VMs present in updates with start_s <= t < end_s. Departures first, then
         # the VMs waiting for a host (in the order they came) and the new arrivals are placed.
@@ -1395,7 +1436,7 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 n_trying += 1
         if n_trying > 0:
             n_waiting = _place(trying, n_trying, hf, hi, hv, hreq, halloc, hmig, watts, vf,
-                               vi, vhist, options, parameters, result, scratch_hosts,
+                               vi, vhist, options, parameters, awake, result, scratch_hosts,
                                scratch_saves, waiting)
             for j in range(n_waiting):
                 vi[waiting[j], V_STATUS] = WAITING
@@ -1405,13 +1446,13 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                     result[R_DELAYED] += 1
                     result[R_DELAY_S] += t - vf[v, V_FIRST_TRY]
         _update(t, True, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
-                parameters, result)
+                parameters, awake, result)
         granting = result[R_GRANTING] == 1
         n_plan = 0
         if options[O_POLICY] == MIGRATE:
             n_plan = _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                            options, parameters, result, plan_vm, plan_host, series[row],
-                            scratch_hosts, scratch_saves)
+                            options, parameters, awake, result, plan_vm, plan_host,
+                            series[row], scratch_hosts, scratch_saves)
             result[R_ROUNDS] += 1
             for h in range(n_hosts):
                 if _migrating_in_after_another(h, hi, hmig):
@@ -1431,7 +1472,7 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                     already = True
             if not already:
                 _append(x, v, vf[v, V_REQ], True, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                        cloudsim, result)
+                        cloudsim, awake, result)
                 involved[n_involved] = x
                 n_involved += 1
                 if vi[v, V_HOST] >= 0:
@@ -1471,8 +1512,8 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 sharing[plan_host[k]] = 0
                 if vi[plan_vm[k], V_HOST] >= 0:
                     sharing[vi[plan_vm[k], V_HOST]] = 0
-        _update_hosts(t, involved, n_involved, marked, source, hf, hi, hv, hreq, halloc, hmig,
-                      vf, vi, vhist, options, parameters, result, False)
+        _update_hosts(t, involved, n_involved, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
+                      vhist, options, parameters, result, False)
         # Queue the migrations' completions, in time order (ties: in the order they started,
         # which is the order CloudSim's events run in).
         for k in range(n_plan):
@@ -1501,11 +1542,11 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
             break
         t = t + interval
     n_pending = _complete_migrations(end, pending_time, pending_vm, pending_host, n_pending,
-                                     involved, marked, source, hf, hi, hv, hreq, halloc, hmig,
-                                     watts, vf, vi, vhist, options, parameters, result)
+                                     involved, source, hf, hi, hv, hreq, halloc, hmig, watts,
+                                     vf, vi, vhist, options, parameters, awake, result)
     if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
         _update(end, False, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
-                options, parameters, result)
+                options, parameters, awake, result)
     for j in range(n_waiting):
         if vi[waiting[j], V_STATUS] == WAITING:
             vi[waiting[j], V_STATUS] = NOT_PLACED
