@@ -49,7 +49,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
-    HISTORY_LENGTH, LR, LR_LENGTH, LRR, is_overloaded)
+    HISTORY_LENGTH, LR, LR_LENGTH, LRR, insertion_sort, is_overloaded)
 from vmsched.engine.models.kernels_power import power_at
 from vmsched.engine.simulation.kernels_utilization import synthetic_value
 
@@ -507,13 +507,7 @@ def _update_hosts(t, hosts, n, source, hf, hi, hv, hreq, halloc, hmig, vf, vi, v
     interval = parameters[P_INTERVAL]
     first_s = parameters[P_FIRST]
     cloudsim = options[O_CLOUDSIM] == 1
-    for k in range(1, n):       # few hosts: an insertion sort
-        h = hosts[k]
-        j = k - 1
-        while j >= 0 and hosts[j] > h:
-            hosts[j + 1] = hosts[j]
-            j -= 1
-        hosts[j + 1] = h
+    insertion_sort(hosts, n)    # (few hosts)
     for k in range(n):
         h = hosts[k]
         if k > 0 and hosts[k - 1] == h:
