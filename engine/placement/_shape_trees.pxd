@@ -79,15 +79,13 @@ cdef class ShapeTrees:
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil
-    cdef bint _absorb(self, Py_ssize_t node, Py_ssize_t other) noexcept nogil
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil
     cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
                      Py_ssize_t* above) noexcept nogil
-    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed,
-                           bint all_the_way) noexcept nogil
+    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil
     cdef Py_ssize_t _merge(self, Py_ssize_t below, Py_ssize_t above) noexcept nogil
-    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node, bint all_the_way) noexcept nogil
+    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
     cdef bint _hopeless(self, Py_ssize_t node) noexcept nogil
     cdef bint _fits(self, Py_ssize_t host) noexcept nogil
     cdef Py_ssize_t _first_fitting(self, Py_ssize_t tree, amount_t low_key,

@@ -253,17 +253,23 @@ cdef class ShapeTrees:
         self.n_dirty = 0
 
     cdef void _place(self, index_t host, Py_ssize_t shape, amount_t key) noexcept nogil:
-        """Move host (clean after) from where it is to `key` in the treap of `shape`. A dirty
-        host's ancestors may still count its free capacity of before its allocations, and an
-        update stops where summaries stop changing: its path is recomputed all the way up."""
+        """Move host (clean after) from where it is to `key` in the treap of `shape`.
+
+        Summaries are recomputed (_pull: from a node's own free capacity now and its children's
+        summaries) bottom up on every path an erase, insert, split or merge changes, each
+        stopping at the first node whose summaries come out unchanged. So every node's summaries
+        are always those of its own free capacity at its last recomputation and of its
+        children's summaries now; a node's free capacity changes without a recomputation only
+        while it is dirty, and it is recomputed when moved. After a flush, every summary is
+        exact (check() verifies it)."""
         cdef index_t* info = <index_t*>(self._record(host) + INFO)
         cdef Py_ssize_t old = self._shape(host)
-        cdef bint changed = False, dirty = self._is_dirty(host)
+        cdef bint changed = False
         info[1] = <index_t>shape                # (clean)
         if shape == old and key == self._key(host):
-            self._touch(self._root[old], host, dirty)
+            self._touch(self._root[old], host)
             return
-        self._root[old] = <index_t>self._erase(self._root[old], host, &changed, dirty)
+        self._root[old] = <index_t>self._erase(self._root[old], host, &changed)
         self._record(host)[KEY] = key
         self._links(host)[0] = self._links(host)[1] = -1
         self._pull(host)
@@ -303,24 +309,6 @@ cdef class ShapeTrees:
         info[0] = lowest
         return changed
 
-    cdef bint _absorb(self, Py_ssize_t node, Py_ssize_t other) noexcept nogil:
-        """Widen node's summaries by those of `other`, now in its subtree; True if they
-        changed."""
-        cdef amount_t* record = self._record(node)
-        cdef amount_t* added = self._record(other)
-        cdef index_t* info = <index_t*>(record + INFO)
-        cdef index_t lowest = (<index_t*>(added + INFO))[0]
-        cdef Py_ssize_t r
-        cdef bint changed = False
-        for r in range(self.n_resources):
-            if added[FREE + r] > record[FREE + r]:
-                record[FREE + r] = added[FREE + r]
-                changed = True
-        if lowest < info[0]:
-            info[0] = lowest
-            changed = True
-        return changed
-
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil:
         if node >= 0:
             self._pull_all(self._links(node)[0])
@@ -330,7 +318,8 @@ cdef class ShapeTrees:
 
     cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil:
         """Insert the lone node (summaries pulled) into tree; returns the new root. Summaries
-        above are widened only while they change."""
+        above are recomputed while they change (not only widened by node's: a split below may
+        have recomputed a dirty host with less free capacity than its summaries held)."""
         cdef Py_ssize_t below, above
         cdef index_t* links
         if tree < 0:
@@ -350,7 +339,7 @@ cdef class ShapeTrees:
         else:
             links[1] = <index_t>self._insert(links[1], node, changed)
         if changed[0]:
-            changed[0] = self._absorb(tree, node)
+            changed[0] = self._pull(tree)
         return tree
 
     cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
@@ -373,21 +362,20 @@ cdef class ShapeTrees:
             self._pull(tree)
             below[0], above[0] = low, tree
 
-    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed,
-                           bint all_the_way) noexcept nogil:
+    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil:
         """Remove node (at its stored key) from tree; returns the new root. Summaries above
-        are recomputed while they change (or all_the_way)."""
+        are recomputed while they change."""
         cdef index_t* links = self._links(tree)
         self._prefetch_children(tree)
         if tree == node:
             changed[0] = True
             return self._merge(links[0], links[1])
         if self._before(node, tree):
-            links[0] = <index_t>self._erase(links[0], node, changed, all_the_way)
+            links[0] = <index_t>self._erase(links[0], node, changed)
         else:
-            links[1] = <index_t>self._erase(links[1], node, changed, all_the_way)
+            links[1] = <index_t>self._erase(links[1], node, changed)
         if changed[0]:
-            changed[0] = self._pull(tree) or all_the_way
+            changed[0] = self._pull(tree)
         return tree
 
     cdef Py_ssize_t _merge(self, Py_ssize_t below, Py_ssize_t above) noexcept nogil:
@@ -407,14 +395,14 @@ cdef class ShapeTrees:
         self._pull(above)
         return above
 
-    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node, bint all_the_way) noexcept nogil:
+    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
         """node's free capacity changed but not its key: refresh the summaries on the path
-        down to it, bottom up while they change (or all_the_way)."""
+        down to it, bottom up while they change."""
         cdef index_t* links = self._links(tree)
         if tree != node and not self._touch(links[0] if self._before(node, tree) else links[1],
-                                            node, all_the_way):
+                                            node):
             return False
-        return self._pull(tree) or all_the_way
+        return self._pull(tree)
 
     # ------------------------------------------------------------ decisions
 
