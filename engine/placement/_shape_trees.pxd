@@ -24,7 +24,8 @@ cdef class ShapeTrees:
     # Per host (a host is its own treap node), one record of `_stride` = 3 + n_resources words
     # in `_nodes`: [key | left, right | min_host, shape | max_free per class]. key: the host's
     # place in its treap (_order_key); left and right: children, -1 for none;
-    # min_host: the lowest host index in the subtree; shape: the host's capacity vector;
+    # min_host: the lowest host index in the subtree; shape: the host's capacity vector (its
+    # index, with the DIRTY flag and the top bits of the host's priority above it);
     # max_free: per class, the most free capacity in the subtree. (One record is one or two
     # cache lines: a treap walk touches a line per node.)
     cdef amount_t[::1] _nodes
@@ -49,6 +50,7 @@ cdef class ShapeTrees:
     cdef Py_ssize_t _n_asked
     cdef bint _units_everywhere
     cdef amount_t[::1] _part                 # per class: request_score(amount, shape capacity)
+    cdef double[::1] _dot_weight             # per class: _part / shape capacity (estimates)
     cdef amount_t[::1] _quantised            # scratch of _order_key
     cdef amount_t _best_score                # dot_product: best (score, host) so far
     cdef Py_ssize_t _best_host
@@ -69,6 +71,7 @@ cdef class ShapeTrees:
     cdef amount_t _key(self, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t _shape(self, Py_ssize_t node) noexcept nogil
     cdef bint _is_dirty(self, Py_ssize_t node) noexcept nogil
+    cdef bint _outranks(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef void _place(self, index_t host, Py_ssize_t shape, amount_t key) noexcept nogil
     cdef Py_ssize_t _shape_of(self, index_t host) noexcept nogil
     cdef amount_t _order_key(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
@@ -94,4 +97,9 @@ cdef class ShapeTrees:
     cdef amount_t _dot_bound(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil
     cdef amount_t _dot_score(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
     cdef bint _worth(self, Py_ssize_t node, amount_t bound) noexcept nogil
+    cdef double _dot_estimate(self, const amount_t* free) noexcept nogil
+    cdef double _dot_slack(self, double estimate) noexcept nogil
+    cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil
+    cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil
+    cdef void _dot_consider(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
     cdef void _dot_search(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil

@@ -63,9 +63,16 @@ cdef Py_ssize_t NO_BEST = INT64_MAX
 cdef enum:
     KEY = 0
     LINKS = 1    # two index_t: left, right
-    INFO = 2     # two index_t: min_host, shape | DIRTY
+    INFO = 2     # two index_t: min_host, shape | DIRTY | RANK
     FREE = 3     # n_resources amounts: max_free
     DIRTY = 1 << 16
+    RANK_SHIFT = 17    # the top 14 bits of the host's priority, so that comparing priorities
+                       # mostly reads the records at hand instead of hashing (see _outranks)
+
+
+cdef inline index_t rank(Py_ssize_t host) noexcept nogil:
+    """The top 14 bits of host's priority, in place in a record's INFO word."""
+    return <index_t>(priority(host) >> 50) << RANK_SHIFT
 
 
 cdef class ShapeTrees:
@@ -83,6 +90,7 @@ cdef class ShapeTrees:
         self._capacity = np.zeros((MAX_SHAPES, self.n_resources), dtypes.AMOUNT)
         self._inverse = np.zeros((MAX_SHAPES, self.n_resources), np.float64)
         self._part = np.zeros(self.n_resources, dtypes.AMOUNT)
+        self._dot_weight = np.zeros(self.n_resources, np.float64)
         self._quantised = np.zeros(self.n_resources, dtypes.AMOUNT)
         self._dirty = np.zeros(MAX_DIRTY, dtypes.INDEX)
         self._dirty_key = np.zeros(MAX_DIRTY, dtypes.AMOUNT)
@@ -111,6 +119,14 @@ cdef class ShapeTrees:
     cdef bint _is_dirty(self, Py_ssize_t node) noexcept nogil:
         return ((<index_t*>(self._base + node * self._stride + INFO))[1] & DIRTY) != 0
 
+    cdef bint _outranks(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+        """priority(a) > priority(b): by the ranks in the records, hashing only on a tie."""
+        cdef index_t rank_a = (<index_t*>(self._base + a * self._stride + INFO))[1] >> RANK_SHIFT
+        cdef index_t rank_b = (<index_t*>(self._base + b * self._stride + INFO))[1] >> RANK_SHIFT
+        if rank_a != rank_b:
+            return rank_a > rank_b
+        return priority(a) > priority(b)
+
     # ------------------------------------------------------------ maintenance
 
     cdef bint rebuild(self) except -1:
@@ -135,7 +151,7 @@ cdef class ShapeTrees:
             for h in range(n):
                 key[h] = self._order_key(h, shape_of[h])
                 self._record(h)[KEY] = key[h]
-                (<index_t*>(self._record(h) + INFO))[1] = shape_of[h]
+                (<index_t*>(self._record(h) + INFO))[1] = shape_of[h] | rank(h)
         cdef Py_ssize_t[::1] order = np.lexsort(
             (np.arange(n), keys, np.asarray(shape_of))).astype(np.intp)
         cdef Py_ssize_t[::1] stack = np.empty(max(n, 1), np.intp)
@@ -265,7 +281,7 @@ cdef class ShapeTrees:
         cdef index_t* info = <index_t*>(self._record(host) + INFO)
         cdef Py_ssize_t old = self._shape(host)
         cdef bint changed = False
-        info[1] = <index_t>shape                # (clean)
+        info[1] = <index_t>shape | rank(host)   # (clean)
         if shape == old and key == self._key(host):
             self._touch(self._root[old], host)
             return
@@ -325,7 +341,7 @@ cdef class ShapeTrees:
         if tree < 0:
             changed[0] = True
             return node
-        if priority(node) > priority(tree):
+        if self._outranks(node, tree):
             self._split(tree, node, &below, &above)
             links = self._links(node)
             links[0], links[1] = <index_t>below, <index_t>above
@@ -385,7 +401,7 @@ cdef class ShapeTrees:
             return above
         if above < 0:
             return below
-        if priority(below) > priority(above):
+        if self._outranks(below, above):
             links = self._links(below)
             links[1] = <index_t>self._merge(links[1], above)
             self._pull(below)
@@ -584,35 +600,82 @@ cdef class ShapeTrees:
             bound == self._best_score and
             (<index_t*>(self._record(node) + INFO))[0] < self._best_host))
 
+    cdef double _dot_estimate(self, const amount_t* free) noexcept nogil:
+        """sum over asked classes of _dot_weight * free: dot_product_score of that free vector
+        (a host's, or a subtree's most free capacity: its bound) before each term's floor, in
+        floating point. The exact integer lies in (estimate - n_asked - e, estimate + e] with
+        e = _dot_slack(estimate)."""
+        cdef Py_ssize_t i, r
+        cdef double estimate = 0.0
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            estimate += self._dot_weight[r] * <double>free[r]
+        return estimate
+
+    cdef double _dot_slack(self, double estimate) noexcept nogil:
+        """A bound of the rounding error of _dot_estimate (one unit, plus 2**-40 relative:
+        products and sums of doubles are off by a few 2**-53 of their magnitude)."""
+        return 1.0 + (estimate if estimate > 0 else -estimate) * 9.094947017729282e-13
+
+    cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil:
+        """_worth(node, _dot_bound(node, shape)), given node's bound estimate (-1: no node, or
+        none of its hosts fits): decided by the estimate unless it is within its error of the
+        best score so far, then by the exact bound."""
+        cdef double slack, best = <double>self._best_score
+        if estimate < 0:
+            return False
+        slack = self._dot_slack(estimate)
+        if estimate + slack < best:
+            return False
+        if estimate - self._n_asked - slack > best:
+            return True
+        return self._worth(node, self._dot_bound(node, shape))
+
+    cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil:
+        """_dot_estimate of node's most free capacity per class, or -1 when there is no node
+        or no host of its subtree fits."""
+        if node < 0 or self._hopeless(node):
+            return -1.0
+        return self._dot_estimate(self._record(node) + FREE)
+
+    cdef void _dot_consider(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil:
+        """Keep host (fitting) if its (score, -host) beats the best so far; its exact score is
+        computed only when its estimate does not already say it scores lower."""
+        cdef amount_t score
+        cdef double estimate = self._dot_estimate(&self.fleet._free[host, 0])
+        if estimate + self._dot_slack(estimate) < <double>self._best_score:
+            return
+        score = self._dot_score(host, shape)
+        if score > self._best_score or (score == self._best_score and host < self._best_host):
+            self._best_score, self._best_host = score, host
+
     cdef void _dot_search(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil:
         """Branch and bound below node (worth searching), updating (_best_score, _best_host):
-        the node itself, then its children, the one of higher bound first (ties: the left,
-        lower keys and indices)."""
+        the node itself, then its children, the one of higher bound estimate first (ties: the
+        left, lower keys and indices). Which child goes first changes the work, not the
+        answer: the greatest (score, -host)."""
         cdef Py_ssize_t first, second
-        cdef amount_t score, first_bound, second_bound
+        cdef double first_bound, second_bound
         cdef index_t* links = self._links(node)
         self.nodes_visited += 1
         self._prefetch_children(node)
         if self._fits(node):
-            score = self._dot_score(node, shape)
-            if score > self._best_score or (score == self._best_score and node < self._best_host):
-                self._best_score, self._best_host = score, node
+            self._dot_consider(node, shape)
         first, second = links[0], links[1]
-        first_bound = self._dot_bound(first, shape)
-        second_bound = self._dot_bound(second, shape)
+        first_bound = self._dot_bound_estimate(first)
+        second_bound = self._dot_bound_estimate(second)
         if second_bound > first_bound:
             first, second = second, first
             first_bound, second_bound = second_bound, first_bound
-        if self._worth(first, first_bound):
+        if self._dot_worth(first, shape, first_bound):
             self._dot_search(first, shape)
-        if self._worth(second, second_bound):
+        if self._dot_worth(second, shape, second_bound):
             self._dot_search(second, shape)
 
     cdef index_t dot_product(self, const amount_t* request, const Py_ssize_t* asked,
                              Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
         """The fitting host with the greatest (dot_product_score, -host), or -1."""
         cdef Py_ssize_t s, i, r, root, host
-        cdef amount_t score
         self._begin(request, asked, n_asked, units_everywhere)
         self._best_score, self._best_host = -1, NO_BEST
         for s in range(self.n_shapes):
@@ -622,14 +685,12 @@ cdef class ShapeTrees:
             for i in range(n_asked):
                 r = asked[i]
                 self._part[r] = request_score(request[r], self._capacity[s, r])
+                self._dot_weight[r] = <double>self._part[r] * self._inverse[s, r]
             for i in range(self.n_dirty):      # (first, as in best_fit)
                 host = self._dirty_fitting(i, s)
                 if host >= 0:
-                    score = self._dot_score(host, s)
-                    if score > self._best_score or (score == self._best_score
-                                                    and host < self._best_host):
-                        self._best_score, self._best_host = score, host
-            if self._worth(root, self._dot_bound(root, s)):
+                    self._dot_consider(host, s)
+            if self._dot_worth(root, s, self._dot_bound_estimate(root)):
                 self._dot_search(root, s)
         return -1 if self._best_host == NO_BEST else <index_t>self._best_host
 
@@ -638,7 +699,7 @@ cdef class ShapeTrees:
     def nbytes(self):
         """Bytes of the treaps' state."""
         arrays = [self._nodes, self._root, self._capacity, self._inverse, self._part,
-                  self._quantised, self._dirty, self._dirty_key]
+                  self._dot_weight, self._quantised, self._dirty, self._dirty_key]
         return sum(np.asarray(a).nbytes for a in arrays)
 
     def check(self):
@@ -653,6 +714,9 @@ cdef class ShapeTrees:
         links = np.ascontiguousarray(records[:, LINKS]).view(dtypes.INDEX).reshape(n, 2)
         info = np.ascontiguousarray(records[:, INFO]).view(dtypes.INDEX).reshape(n, 2)
         assert (info[:, 1] & DIRTY == 0).all(), "a dirty host after flush"
+        for h in range(n):
+            assert info[h, 1] >> RANK_SHIFT == priority(h) >> 50, f"host {h}: wrong rank"
+        info[:, 1] &= DIRTY - 1                          # the shapes
         max_free = records[:, FREE:]
         seen = np.zeros(n, bool)
         for h in range(n):
