@@ -53,8 +53,28 @@ cdef extern from *:
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
         return z ^ (z >> 31);
     }
+    static inline unsigned long long vmsched_spread_by_2(unsigned long long x) {
+        /* bit b of x (b < 32) to bit 2b */
+        x &= 0xFFFFFFFFULL;
+        x = (x | (x << 16)) & 0x0000FFFF0000FFFFULL;
+        x = (x | (x << 8)) & 0x00FF00FF00FF00FFULL;
+        x = (x | (x << 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        x = (x | (x << 2)) & 0x3333333333333333ULL;
+        return (x | (x << 1)) & 0x5555555555555555ULL;
+    }
+    static inline unsigned long long vmsched_spread_by_3(unsigned long long x) {
+        /* bit b of x (b < 21) to bit 3b */
+        x &= 0x1FFFFFULL;
+        x = (x | (x << 32)) & 0x1F00000000FFFFULL;
+        x = (x | (x << 16)) & 0x1F0000FF0000FFULL;
+        x = (x | (x << 8)) & 0x100F00F00F00F00FULL;
+        x = (x | (x << 4)) & 0x10C30C30C30C30C3ULL;
+        return (x | (x << 2)) & 0x1249249249249249ULL;
+    }
     """
     unsigned long long priority "vmsched_treap_priority"(long long host) nogil
+    unsigned long long spread_by_2 "vmsched_spread_by_2"(unsigned long long x) nogil
+    unsigned long long spread_by_3 "vmsched_spread_by_3"(unsigned long long x) nogil
     void prefetch "__builtin_prefetch"(const void* address) nogil
 
 cdef Py_ssize_t NO_BEST = INT64_MAX
@@ -223,6 +243,15 @@ cdef class ShapeTrees:
                 amount = min(max(free[r], 0), capacity)
                 self._quantised[r] = <amount_t>(
                     (<int128>amount * ((<amount_t>1 << bits) - 1)) / capacity)
+        if n_dims == 3 or n_dims == 2:
+            # The same interleaving as the loop below, by spreading each class's bits.
+            b = 0
+            for r in range(self.n_resources - 1, -1, -1):
+                if self._capacity[shape, r] > 0:
+                    code |= <amount_t>((spread_by_3(self._quantised[r]) if n_dims == 3
+                                        else spread_by_2(self._quantised[r])) << b)
+                    b += 1
+            return code
         for b in range(bits - 1, -1, -1):
             for r in range(self.n_resources):
                 if self._capacity[shape, r] > 0:
