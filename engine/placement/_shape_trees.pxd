@@ -39,6 +39,10 @@ cdef class ShapeTrees:
     cdef index_t[::1] _dirty
     cdef amount_t[::1] _dirty_key            # their _order_key now
     cdef Py_ssize_t n_dirty
+    # Scratch of the walks: a path from a root down (updates), or the nodes whose left (right)
+    # subtree a search is in; a path is never longer than the hosts.
+    cdef index_t[::1] _path
+    cdef index_t* _path_base
     # Per shape.
     cdef index_t[::1] _root                  # -1: no host has this shape (now)
     cdef amount_t[:, ::1] _capacity          # the shape: capacity per class (free + used)
@@ -49,6 +53,8 @@ cdef class ShapeTrees:
     cdef const Py_ssize_t* _asked
     cdef Py_ssize_t _n_asked
     cdef bint _units_everywhere
+    cdef amount_t[::1] _need                 # per class: the request's amount if asked, else
+    cdef amount_t* _need_base                # INT64_MIN (so every class can be compared)
     cdef amount_t[::1] _part                 # per class: request_score(amount, shape capacity)
     cdef double[::1] _dot_weight             # per class: _part / shape capacity (estimates)
     cdef amount_t[::1] _quantised            # scratch of _order_key
@@ -83,12 +89,13 @@ cdef class ShapeTrees:
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil
-    cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil
+    cdef void _pull_path(self, Py_ssize_t depth) noexcept nogil
+    cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
     cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
                      Py_ssize_t* above) noexcept nogil
-    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil
+    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t _merge(self, Py_ssize_t below, Py_ssize_t above) noexcept nogil
-    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
+    cdef void _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
     cdef bint _hopeless(self, Py_ssize_t node) noexcept nogil
     cdef bint _fits(self, Py_ssize_t host) noexcept nogil
     cdef Py_ssize_t _first_fitting(self, Py_ssize_t tree, amount_t low_key,

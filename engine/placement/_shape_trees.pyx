@@ -114,6 +114,10 @@ cdef class ShapeTrees:
         self._quantised = np.zeros(self.n_resources, dtypes.AMOUNT)
         self._dirty = np.zeros(MAX_DIRTY, dtypes.INDEX)
         self._dirty_key = np.zeros(MAX_DIRTY, dtypes.AMOUNT)
+        self._path = np.zeros(max(fleet.n_hosts, 1) + 1, dtypes.INDEX)
+        self._path_base = &self._path[0]
+        self._need = np.zeros(max(self.n_resources, 1), dtypes.AMOUNT)
+        self._need_base = &self._need[0]
 
     cdef amount_t* _record(self, Py_ssize_t node) noexcept nogil:
         return self._base + node * self._stride
@@ -309,16 +313,15 @@ cdef class ShapeTrees:
         exact (check() verifies it)."""
         cdef index_t* info = <index_t*>(self._record(host) + INFO)
         cdef Py_ssize_t old = self._shape(host)
-        cdef bint changed = False
         info[1] = <index_t>shape | rank(host)   # (clean)
         if shape == old and key == self._key(host):
             self._touch(self._root[old], host)
             return
-        self._root[old] = <index_t>self._erase(self._root[old], host, &changed)
+        self._root[old] = <index_t>self._erase(self._root[old], host)
         self._record(host)[KEY] = key
         self._links(host)[0] = self._links(host)[1] = -1
         self._pull(host)
-        self._root[shape] = <index_t>self._insert(self._root[shape], host, &changed)
+        self._root[shape] = <index_t>self._insert(self._root[shape], host)
 
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
         """(key, host) of a < that of b: the treaps' order."""
@@ -361,31 +364,38 @@ cdef class ShapeTrees:
             self._pull(node)
         return node
 
-    cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil:
-        """Insert the lone node (summaries pulled) into tree; returns the new root. Summaries
-        above are recomputed while they change (not only widened by node's: a split below may
-        have recomputed a dirty host with less free capacity than its summaries held)."""
-        cdef Py_ssize_t below, above
+    cdef void _pull_path(self, Py_ssize_t depth) noexcept nogil:
+        """Recompute the summaries of _path[depth - 1], ..., _path[0] (a path from a changed
+        node's parent up to the root), bottom up, while they change."""
+        while depth > 0:
+            depth -= 1
+            if not self._pull(self._path_base[depth]):
+                return
+
+    cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
+        """Insert the lone node (summaries pulled) into tree; returns the new root. Down the
+        path to node's place (the first node it outranks), split what hangs there around node,
+        then recompute the summaries up the path while they change (recomputed, not widened
+        by node's: the split may have recomputed a dirty host with less free capacity than
+        they held)."""
+        cdef index_t root = <index_t>tree
+        cdef index_t* link = &root                # the link that leads to `at`
         cdef index_t* links
-        if tree < 0:
-            changed[0] = True
-            return node
-        if self._outranks(node, tree):
-            self._split(tree, node, &below, &above)
-            links = self._links(node)
-            links[0], links[1] = <index_t>below, <index_t>above
-            self._pull(node)
-            changed[0] = True
-            return node
-        links = self._links(tree)
-        self._prefetch_children(tree)
-        if self._before(node, tree):
-            links[0] = <index_t>self._insert(links[0], node, changed)
-        else:
-            links[1] = <index_t>self._insert(links[1], node, changed)
-        if changed[0]:
-            changed[0] = self._pull(tree)
-        return tree
+        cdef Py_ssize_t at = tree, depth = 0, below, above
+        while at >= 0 and not self._outranks(node, at):
+            self._path_base[depth] = <index_t>at
+            depth += 1
+            self._prefetch_children(at)
+            links = self._links(at)
+            link = &links[0] if self._before(node, at) else &links[1]
+            at = link[0]
+        self._split(at, node, &below, &above)
+        links = self._links(node)
+        links[0], links[1] = <index_t>below, <index_t>above
+        self._pull(node)
+        link[0] = <index_t>node
+        self._pull_path(depth)
+        return root
 
     cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
                      Py_ssize_t* above) noexcept nogil:
@@ -407,21 +417,24 @@ cdef class ShapeTrees:
             self._pull(tree)
             below[0], above[0] = low, tree
 
-    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node, bint* changed) noexcept nogil:
-        """Remove node (at its stored key) from tree; returns the new root. Summaries above
-        are recomputed while they change."""
-        cdef index_t* links = self._links(tree)
-        self._prefetch_children(tree)
-        if tree == node:
-            changed[0] = True
-            return self._merge(links[0], links[1])
-        if self._before(node, tree):
-            links[0] = <index_t>self._erase(links[0], node, changed)
-        else:
-            links[1] = <index_t>self._erase(links[1], node, changed)
-        if changed[0]:
-            changed[0] = self._pull(tree)
-        return tree
+    cdef Py_ssize_t _erase(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
+        """Remove node (at its stored key) from tree; returns the new root. Its children merge
+        in its place; the summaries up the path are recomputed while they change."""
+        cdef index_t root = <index_t>tree
+        cdef index_t* link = &root                # the link that leads to `at`
+        cdef index_t* links
+        cdef Py_ssize_t at = tree, depth = 0
+        while at != node:
+            self._path_base[depth] = <index_t>at
+            depth += 1
+            self._prefetch_children(at)
+            links = self._links(at)
+            link = &links[0] if self._before(node, at) else &links[1]
+            at = link[0]
+        links = self._links(node)
+        link[0] = <index_t>self._merge(links[0], links[1])
+        self._pull_path(depth)
+        return root
 
     cdef Py_ssize_t _merge(self, Py_ssize_t below, Py_ssize_t above) noexcept nogil:
         """Join two treaps, every node of `below` before every node of `above`."""
@@ -440,37 +453,51 @@ cdef class ShapeTrees:
         self._pull(above)
         return above
 
-    cdef bint _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
+    cdef void _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
         """node's free capacity changed but not its key: refresh the summaries on the path
         down to it, bottom up while they change."""
-        cdef index_t* links = self._links(tree)
-        if tree != node and not self._touch(links[0] if self._before(node, tree) else links[1],
-                                            node):
-            return False
-        return self._pull(tree)
+        cdef Py_ssize_t at = tree, depth = 0
+        while at != node:
+            self._path_base[depth] = <index_t>at
+            depth += 1
+            at = self._links(at)[0] if self._before(node, at) else self._links(at)[1]
+        if self._pull(node):
+            self._pull_path(depth)
 
     # ------------------------------------------------------------ decisions
 
     cdef void _begin(self, const amount_t* request, const Py_ssize_t* asked,
                      Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
+        cdef Py_ssize_t i, r
         self._request, self._asked, self._n_asked = request, asked, n_asked
         self._units_everywhere = units_everywhere
+        for r in range(self.n_resources):
+            self._need_base[r] = INT64_MIN
+        for i in range(n_asked):
+            self._need_base[asked[i]] = request[asked[i]]
 
     cdef bint _hopeless(self, Py_ssize_t node) noexcept nogil:
         """No host in node's subtree has enough free capacity of some asked class."""
         cdef const amount_t* max_free = self._record(node) + FREE
-        cdef Py_ssize_t i, r
-        for i in range(self._n_asked):
-            r = self._asked[i]
-            if max_free[r] < self._request[r]:
+        cdef Py_ssize_t r
+        for r in range(self.n_resources):     # (every class: an unasked one needs INT64_MIN)
+            if max_free[r] < self._need_base[r]:
                 return True
         return False
 
     cdef bint _fits(self, Py_ssize_t host) noexcept nogil:
         """Whether host fits the request (a dirty host is checked on its own, not here)."""
-        return not self._is_dirty(host) and asked_fits(self.fleet, host, self._request,
-                                                       self._asked, self._n_asked,
-                                                       self._units_everywhere)
+        cdef const amount_t* free
+        cdef Py_ssize_t r
+        if self._is_dirty(host):
+            return False
+        if not self._units_everywhere:
+            return asked_fits(self.fleet, host, self._request, self._asked, self._n_asked, False)
+        free = &self.fleet._free[host, 0]     # only free capacity to check (asked_fits)
+        for r in range(self.n_resources):
+            if free[r] < self._need_base[r]:
+                return False
+        return True
 
     cdef bint _in_play(self, Py_ssize_t shape) noexcept nogil:
         """Whether a host of `shape` may fit: its treap's summaries say so, or a dirty host of
@@ -504,46 +531,55 @@ cdef class ShapeTrees:
     cdef Py_ssize_t _first_fitting(self, Py_ssize_t tree, amount_t low_key,
                                    amount_t high_key) noexcept nogil:
         """The first host of tree in (key, host) order with low_key <= key <= high_key that
-        fits, or -1."""
-        cdef Py_ssize_t node = tree, found
-        cdef amount_t key
-        while node >= 0:
-            self.nodes_visited += 1
-            self._prefetch_children(node)
-            if self._hopeless(node):
+        fits, or -1: an in-order walk that keeps on _path the nodes whose left subtree it is
+        searching, passes over subtrees where no host fits (summaries) and nodes with keys
+        below low_key with their left subtrees, and stops at the first key above high_key."""
+        cdef Py_ssize_t node = tree, depth = 0
+        while True:
+            while node >= 0:                   # down node's subtree, leftmost first
+                self.nodes_visited += 1
+                self._prefetch_children(node)
+                if self._hopeless(node):
+                    break
+                if self._key(node) < low_key:  # node and its left subtree are below low_key
+                    node = self._links(node)[1]
+                    continue
+                self._path_base[depth] = <index_t>node
+                depth += 1
+                node = self._links(node)[0]
+            if depth == 0:
                 return -1
-            key = self._key(node)
-            if key < low_key:                  # node and its left subtree are below low_key
-                node = self._links(node)[1]
-                continue
-            found = self._first_fitting(self._links(node)[0], low_key, high_key)
-            if found >= 0:
-                return found
-            if key > high_key:                 # so is everything after it
+            depth -= 1                         # nothing fits left of it: the node itself
+            node = self._path_base[depth]
+            if self._key(node) > high_key:     # so is everything after it
                 return -1
             if self._fits(node):
                 return node
             node = self._links(node)[1]
-        return -1
 
     cdef Py_ssize_t _last_fitting(self, Py_ssize_t tree, amount_t low_key) noexcept nogil:
-        """The last host of tree in (key, host) order with key >= low_key that fits, or -1."""
-        cdef Py_ssize_t node = tree, found
-        while node >= 0:
-            self.nodes_visited += 1
-            self._prefetch_children(node)
-            if self._hopeless(node):
-                return -1
-            if self._key(node) < low_key:
+        """The last host of tree in (key, host) order with key >= low_key that fits, or -1
+        (the mirror of _first_fitting's walk)."""
+        cdef Py_ssize_t node = tree, depth = 0
+        while True:
+            while node >= 0:                   # down node's subtree, rightmost first
+                self.nodes_visited += 1
+                self._prefetch_children(node)
+                if self._hopeless(node):
+                    break
+                if self._key(node) < low_key:
+                    node = self._links(node)[1]
+                    continue
+                self._path_base[depth] = <index_t>node
+                depth += 1
                 node = self._links(node)[1]
-                continue
-            found = self._last_fitting(self._links(node)[1], low_key)
-            if found >= 0:
-                return found
+            if depth == 0:
+                return -1
+            depth -= 1
+            node = self._path_base[depth]
             if self._fits(node):
                 return node
             node = self._links(node)[0]
-        return -1
 
     cdef index_t best_fit(self, const amount_t* request, const Py_ssize_t* asked,
                           Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
@@ -728,7 +764,8 @@ cdef class ShapeTrees:
     def nbytes(self):
         """Bytes of the treaps' state."""
         arrays = [self._nodes, self._root, self._capacity, self._inverse, self._part,
-                  self._dot_weight, self._quantised, self._dirty, self._dirty_key]
+                  self._dot_weight, self._quantised, self._dirty, self._dirty_key, self._path,
+                  self._need]
         return sum(np.asarray(a).nbytes for a in arrays)
 
     def check(self):
@@ -740,9 +777,11 @@ cdef class ShapeTrees:
         n = self.fleet.n_hosts
         records = np.asarray(self._nodes)[:n * self._stride].reshape(n, self._stride)
         key = records[:, KEY]
-        links = np.ascontiguousarray(records[:, LINKS]).view(dtypes.INDEX).reshape(n, 2)
-        info = np.ascontiguousarray(records[:, INFO]).view(dtypes.INDEX).reshape(n, 2)
-        assert (info[:, 1] & DIRTY == 0).all(), "a dirty host after flush"
+        # (Copies: with one host a column is contiguous already, and a view would let the
+        # masking below write into the records.)
+        links = records[:, LINKS].copy().view(dtypes.INDEX).reshape(n, 2)
+        info = records[:, INFO].copy().view(dtypes.INDEX).reshape(n, 2)
+        assert ((info[:, 1] & DIRTY) == 0).all(), "a dirty host after flush"
         for h in range(n):
             assert info[h, 1] >> RANK_SHIFT == priority(h) >> 50, f"host {h}: wrong rank"
         info[:, 1] &= DIRTY - 1                          # the shapes
