@@ -69,8 +69,8 @@ def run_lifecycle(EventQueue queue, PlacementCore core, double until_s, Py_ssize
             or rejected.shape[0] < max(core.n_filters, 1) or added_rows.shape[0] < limit
             or removed_rows.shape[0] < limit or core.host_subset_size != 1):
         raise InvalidRequest("run_lifecycle arrays do not match")
-    # Room for every arrival of this run in the VM table (so that commit never grows it).
-    fleet.reserve(limit)
+    # (No room is reserved in the fleet's VM table: commit grows it when no slot is free, and
+    # under churn departures free slots as fast as arrivals take them.)
     while events < limit and queue.head_is_lifecycle(until_s):
         kind = queue.pop_lifecycle(&r, &t)
         events += 1
