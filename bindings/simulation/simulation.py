@@ -156,6 +156,7 @@ class Simulation:
         # Hosts.
         self.host_state = np.zeros(fleet.n_hosts, np.int8)
         self._holds = np.zeros(fleet.n_hosts, np.int64)   # drains and failures holding it
+        self._n_held = 0           # hosts that something holds (_holds > 0)
         self._failed = np.zeros(fleet.n_hosts, np.int64)  # failures not yet repaired
         self._open_drains = {}     # host -> its drain records until they end
         self._scheduled = []       # drains and failures that host events refer to
@@ -185,6 +186,10 @@ class Simulation:
         self._hosts_key, self._hosts, self._scratch_arrays, self._shape = None, None, None, None
         self._levels = (np.zeros(fleet.n_hosts), np.zeros(fleet.n_hosts))  # solvers' guesses
         self._all_on = np.ones(fleet.n_hosts, np.uint8)
+        # Both utilisation sources read by the kernel itself: their arrays, once (else None:
+        # a source sampled in Python, per tick).
+        sources = [_source_arrays(s) for s in (workload.cpu, workload.memory)]
+        self._native_sources = None if None in sources else sources
         for index, controller in enumerate(self.controllers):
             self._apply(controller.start(self.view()), controller)
             if controller.period_s is not None:
@@ -353,7 +358,9 @@ class Simulation:
     # failed or drained-and-down, draining while a drain waits for it to empty, else up.
 
     def _hold(self, host, change):
+        was_held = self._holds[host] > 0
         self._holds[host] += change
+        self._n_held += int(self._holds[host] > 0) - int(was_held)
         self.fleet.set_admitting(np.array([host], np.int32), self._holds[host] == 0)
         self._update_state(host)
 
@@ -574,10 +581,9 @@ class Simulation:
         started = _time.perf_counter()      # (also with no VM: hosts that are on draw idle)
         kernels_sim.measure_piece(self._tick_start, dt, first_piece, self._models,
                                   self.vm.layout_arrays(), self._host_arrays(),
-                                  *self._source_arrays(), self._accounts(), self._scratch())
+                                  *self._source_arrays(), self._accounts(), self._scratch(),
+                                  self.series[self.tick - 1], 1.0 / self.tick_s)
         self.tick_wall_s += _time.perf_counter() - started
-        kernels_sim.sum_chunks(self._chunk_series, 1.0 / self.tick_s,
-                               self.series[self.tick - 1])
 
     def _close_tick(self):
         self._measure_piece(self._tick_end)
@@ -585,8 +591,8 @@ class Simulation:
         k = self.tick - 1
         if self.host_models is not None:
             history = self.cpu_history[k % HISTORY_TICKS]
-            history[:] = self._host_tick / self.tick_s
-            self._host_tick[:] = 0.0
+            np.divide(self._host_tick, self.tick_s, out=history)
+            self._host_tick.fill(0.0)
         if (k + 1) % max(1, int(SNAPSHOT_EVERY_S // self.tick_s)) == 0 or k + 1 == self.n_ticks:
             self._snapshot(self._tick_start)
 
@@ -604,21 +610,24 @@ class Simulation:
             total, reserved = fleet.total, fleet.reserved
             self._hosts_key = key
             levels = self._levels
+            # (The power arrays are views: a change of a host's power model shows in them.)
             self._hosts = ((total[:, c] - reserved[:, c]).astype(np.float64),
                            (total[:, m] - reserved[:, m]).astype(np.float64),
-                           total[:, m].astype(np.float64)) + levels
-        return self._hosts + fleet.power_arrays() + (self.powered(),)
+                           total[:, m].astype(np.float64)) + levels + fleet.power_arrays()
+        return self._hosts + (self.powered(),)
 
     def powered(self):
         """uint8 per host: 1 if the host is on. A host is off while a drain or a failure holds
         it and it holds no allocation (a drained host in its downtime, a failed one); it is on
         otherwise, and draws its idle power when it has no VM to measure."""
-        if not self._holds.any():
+        if not self._n_held:
             return self._all_on
         off = (self._holds > 0) & (np.asarray(self.fleet.host_vm_count) == 0)
         return (~off).astype(np.uint8)
 
     def _source_arrays(self):
+        if self._native_sources is not None:
+            return self._native_sources
         vm = self.vm
         out = []
         for source in (self.workload.cpu, self.workload.memory):

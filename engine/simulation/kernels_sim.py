@@ -249,7 +249,7 @@ def _add_host(h, dt, capacity, granted, demand, ready_s, state, blocked, power_k
 
 @parallel_kernel
 def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_source,
-                  accounts, scratch):
+                  accounts, scratch, series_out, scale):
     """Measure [t_piece, t_piece + dt) of the tick that started at t, on every host with
     measured VMs: demand and active memory sampled at t, the CPU and memory models, the
     accounting; in the tick's first piece (first_piece), every measured VM's ticks + 1.
@@ -267,7 +267,9 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
                 [n_chunks, N_SERIES], host_tick [2, n_hosts]: granted and demanded cores),
                 each value x seconds;
     scratch = (work [n_chunks, 4, cap], solver [n_chunks, 7, cap], zeros [cap],
-               bounds int64 [n_chunks + 1]: the chunks' first hosts, written here)."""
+               bounds int64 [n_chunks + 1]: the chunks' first hosts, written here);
+    series_out: the tick's row of fleet series, to which the chunks' series are added x scale
+    (sum_chunks: 1 / tick_s, a time-weighted mean), in chunk order."""
     cpu_model, memory_model, params = models
     cap, count, pos_row, vcpus, memory, touched, levels, settings, totals, ticks = layout
     (cpu_capacity, guest_memory, host_memory, cpu_level, memory_level, power_kind,
@@ -347,6 +349,7 @@ def measure_piece(t, dt, first_piece, models, layout, hosts, cpu_source, memory_
             _add_host(h, dt, cpu_capacity[h], used, wanted, host_ready, state, blocked,
                       power_kind[h], power_points[h], host_totals, host_state_s, host_tick,
                       series)
+    sum_chunks(chunk_series, scale, series_out)
 
 
 @kernel
