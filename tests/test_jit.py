@@ -50,7 +50,8 @@ def _trace_workload(n_vms, n_samples, writable):
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: nothing compiles")
 def test_kernels_compile_once_whatever_arrays_the_caller_passes():
     """A one-host fleet (whose host arrays are C- and F-contiguous at once), read-only or
-    writable traces and a pickled workload reach the kernels as one array type each: no
+    writable traces, a pickled workload and a simulation resumed from a pickle reach the
+    kernels as one array type each: no
     kernel compiles a second copy (a second copy of the consolidation kernels took a minute)."""
     import pickle
 
@@ -66,8 +67,12 @@ def test_kernels_compile_once_whatever_arrays_the_caller_passes():
         host = dict(vcpus=4, memory_mib=8192, disk_gib=0, overcommit="none")
         consolidate(workload, "thr-mmt-0.8", fleet=Fleet.uniform(n_hosts, **host))
         fleet = Fleet.uniform(n_hosts, **host)
-        Simulation(fleet, Placer(fleet, "best_fit"), HostModels(), workload,
-                   tick_s=300.0).run()
+        simulation = Simulation(fleet, Placer(fleet, "best_fit"), HostModels(), workload,
+                                tick_s=300.0)
+        simulation.run(until_s=900.0)
+        if n_hosts == 2:   # resumed from a pickle: its cached kernel arguments are rebuilt
+            simulation = pickle.loads(pickle.dumps(simulation))
+        simulation.run()
     compiled = {name: len(kernel.signatures) for module in
                 (kernels_consolidation, kernels_sim, kernels_host)
                 for name, kernel in vars(module).items() if hasattr(kernel, "signatures")}

@@ -109,3 +109,49 @@ def test_fast_policy_under_churn_equals_the_reference(policy, data):
         event("index: switched between the two")
     event(f"departures {'>= 30' if departed >= 30 else '< 30'}")
     assert placed > 0 or not live
+
+
+def _treap_priority(host):
+    """The index's treap priority of a host (splitmix64 of its index, as in _shape_trees)."""
+    mask = (1 << 64) - 1
+    z = (host * 0x9E3779B97F4A7C15 + 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+@pytest.mark.parametrize("policy", ["best_fit", "worst_fit", "dot_product"])
+def test_a_treap_as_deep_as_the_fleet_decides_like_the_reference(policy):
+    """Free memory ordered like the hosts' treap priorities makes one treap a path through all
+    300 hosts (the worst case of its walks, whose stacks hold one index per host); churn on it
+    still decides as the reference does, and the index stays exact."""
+    n_hosts = 300
+    fleet = Fleet(np.tile([64, 4096], (n_hosts, 1)), resources=("VCPU", "MEMORY_MB"))
+    by_priority = sorted(range(n_hosts), key=_treap_priority)
+    for rank, host in enumerate(by_priority):      # the higher the priority, the less free
+        fleet.allocate(host, [1, 8 + 8 * rank])
+    reference = ReferenceFleet.from_fleet(fleet)
+    for rank, host in enumerate(by_priority):
+        reference.allocate(host, [1, 8 + 8 * rank])
+    placer = Placer(fleet, policy)
+    model = ReferencePlacer(reference, POLICIES[policy])
+    placer.index.check()
+    rng = np.random.default_rng(0)
+    live = []
+    for k in range(400):
+        if live and rng.random() < 0.4:
+            vm = live.pop(int(rng.integers(len(live))))
+            placer.release(vm)
+            model.release(vm)
+            continue
+        request = [int(rng.integers(1, 4)), int(rng.integers(1, 64)) * 8]
+        decisions = []
+        for chooser in (placer, model):
+            try:
+                decisions.append(tuple(chooser.place(request)))
+            except errors.NoValidHost:
+                decisions.append(None)
+        assert decisions[0] == decisions[1], (k, request, decisions)
+        if decisions[0] is not None:
+            live.append(decisions[0][1])
+    placer.index.check()

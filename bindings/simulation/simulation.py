@@ -186,10 +186,7 @@ class Simulation:
         self._hosts_key, self._hosts, self._scratch_arrays, self._shape = None, None, None, None
         self._levels = (np.zeros(fleet.n_hosts), np.zeros(fleet.n_hosts))  # solvers' guesses
         self._all_on = np.ones(fleet.n_hosts, np.uint8)
-        # Both utilisation sources read by the kernel itself: their arrays, once (else None:
-        # a source sampled in Python, per tick).
-        sources = [_source_arrays(s) for s in (workload.cpu, workload.memory)]
-        self._native_sources = None if None in sources else sources
+        self._native_sources = None   # the sources' kernel arrays, once (_source_arrays)
         for index, controller in enumerate(self.controllers):
             self._apply(controller.start(self.view()), controller)
             if controller.period_s is not None:
@@ -626,7 +623,10 @@ class Simulation:
         return (~off).astype(np.uint8)
 
     def _source_arrays(self):
-        if self._native_sources is not None:
+        if self._native_sources is None:   # both read by the kernel itself: kept (else False:
+            sources = [_source_arrays(s) for s in (self.workload.cpu, self.workload.memory)]
+            self._native_sources = False if None in sources else sources   # sampled per tick)
+        if self._native_sources:
             return self._native_sources
         vm = self.vm
         out = []
@@ -717,6 +717,9 @@ class Simulation:
         state = dict(self.__dict__)
         state["progress"] = None
         state.pop("_batch", None)
+        # The kernel's cached argument arrays are rebuilt after unpickling: pickling makes
+        # read-only views writable, another array type for the kernels (a second compilation).
+        state["_hosts_key"] = state["_hosts"] = state["_native_sources"] = None
         return state
 
     def __setstate__(self, state):
