@@ -623,9 +623,11 @@ class Simulation:
         return (~off).astype(np.uint8)
 
     def _source_arrays(self):
-        if self._native_sources is None:   # both read by the kernel itself: kept (else False:
+        # When the kernel reads both sources itself, their arrays are built once and kept;
+        # False marks a source sampled here, per tick.
+        if self._native_sources is None:
             sources = [_source_arrays(s) for s in (self.workload.cpu, self.workload.memory)]
-            self._native_sources = False if None in sources else sources   # sampled per tick)
+            self._native_sources = False if None in sources else sources
         if self._native_sources:
             return self._native_sources
         vm = self.vm
@@ -702,6 +704,7 @@ class Simulation:
         self.vm.check_invariants(self.fleet)
         admits = np.asarray(self.fleet.admitting)
         assert (admits == (self._holds == 0)).all(), "admitting != nothing holds the host"
+        assert self._n_held == int((self._holds > 0).sum()), "stale count of held hosts"
 
     @property
     def ticks_closed(self):

@@ -90,6 +90,8 @@ cdef class ShapeTrees:
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil
     cdef void _pull_path(self, Py_ssize_t depth) noexcept nogil
+    cdef index_t* _descend(self, index_t* link, Py_ssize_t node, bint to_place,
+                           Py_ssize_t* depth) noexcept nogil
     cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil
     cdef void _split(self, Py_ssize_t tree, Py_ssize_t node, Py_ssize_t* below,
                      Py_ssize_t* above) noexcept nogil

@@ -372,6 +372,24 @@ cdef class ShapeTrees:
             if not self._pull(self._path_base[depth]):
                 return
 
+    cdef index_t* _descend(self, index_t* link, Py_ssize_t node, bint to_place,
+                           Py_ssize_t* depth) noexcept nogil:
+        """Walk from the subtree that *link leads to towards node in (key, host) order,
+        keeping every node passed on _path (depth[0] of them): down to node itself or, if
+        to_place, to where node belongs (the first node it outranks, or an empty link).
+        Returns the link that leads there."""
+        cdef Py_ssize_t at = link[0]
+        cdef index_t* links
+        depth[0] = 0
+        while at >= 0 and at != node and not (to_place and self._outranks(node, at)):
+            self._path_base[depth[0]] = <index_t>at
+            depth[0] += 1
+            self._prefetch_children(at)
+            links = self._links(at)
+            link = &links[0] if self._before(node, at) else &links[1]
+            at = link[0]
+        return link
+
     cdef Py_ssize_t _insert(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
         """Insert the lone node (summaries pulled) into tree; returns the new root. Down the
         path to node's place (the first node it outranks), split what hangs there around node,
@@ -379,17 +397,10 @@ cdef class ShapeTrees:
         by node's: the split may have recomputed a dirty host with less free capacity than
         they held)."""
         cdef index_t root = <index_t>tree
-        cdef index_t* link = &root                # the link that leads to `at`
+        cdef Py_ssize_t depth, below, above
+        cdef index_t* link = self._descend(&root, node, True, &depth)
         cdef index_t* links
-        cdef Py_ssize_t at = tree, depth = 0, below, above
-        while at >= 0 and not self._outranks(node, at):
-            self._path_base[depth] = <index_t>at
-            depth += 1
-            self._prefetch_children(at)
-            links = self._links(at)
-            link = &links[0] if self._before(node, at) else &links[1]
-            at = link[0]
-        self._split(at, node, &below, &above)
+        self._split(link[0], node, &below, &above)
         links = self._links(node)
         links[0], links[1] = <index_t>below, <index_t>above
         self._pull(node)
@@ -421,17 +432,9 @@ cdef class ShapeTrees:
         """Remove node (at its stored key) from tree; returns the new root. Its children merge
         in its place; the summaries up the path are recomputed while they change."""
         cdef index_t root = <index_t>tree
-        cdef index_t* link = &root                # the link that leads to `at`
-        cdef index_t* links
-        cdef Py_ssize_t at = tree, depth = 0
-        while at != node:
-            self._path_base[depth] = <index_t>at
-            depth += 1
-            self._prefetch_children(at)
-            links = self._links(at)
-            link = &links[0] if self._before(node, at) else &links[1]
-            at = link[0]
-        links = self._links(node)
+        cdef Py_ssize_t depth
+        cdef index_t* link = self._descend(&root, node, False, &depth)
+        cdef index_t* links = self._links(node)
         link[0] = <index_t>self._merge(links[0], links[1])
         self._pull_path(depth)
         return root
@@ -456,11 +459,9 @@ cdef class ShapeTrees:
     cdef void _touch(self, Py_ssize_t tree, Py_ssize_t node) noexcept nogil:
         """node's free capacity changed but not its key: refresh the summaries on the path
         down to it, bottom up while they change."""
-        cdef Py_ssize_t at = tree, depth = 0
-        while at != node:
-            self._path_base[depth] = <index_t>at
-            depth += 1
-            at = self._links(at)[0] if self._before(node, at) else self._links(at)[1]
+        cdef index_t root = <index_t>tree
+        cdef Py_ssize_t depth
+        self._descend(&root, node, False, &depth)
         if self._pull(node):
             self._pull_path(depth)
 
