@@ -103,12 +103,11 @@ cdef class ShapeTrees:
     cdef Py_ssize_t _first_fitting(self, Py_ssize_t tree, amount_t low_key,
                                    amount_t high_key) noexcept nogil
     cdef Py_ssize_t _last_fitting(self, Py_ssize_t tree, amount_t low_key) noexcept nogil
-    cdef amount_t _dot_bound(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil
-    cdef amount_t _dot_score(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
-    cdef bint _worth(self, Py_ssize_t node, amount_t bound) noexcept nogil
     cdef double _dot_estimate(self, const amount_t* free) noexcept nogil
     cdef double _dot_slack(self, double estimate) noexcept nogil
-    cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil
+    cdef amount_t _dot_exact(self, const amount_t* free, Py_ssize_t shape) noexcept nogil
     cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil
+    cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil
+    cdef bint _same_as_best(self, const amount_t* free) noexcept nogil
     cdef void _dot_consider(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
-    cdef void _dot_search(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil
+    cdef void _dot_search(self, Py_ssize_t root, Py_ssize_t shape) noexcept nogil

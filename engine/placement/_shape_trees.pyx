@@ -635,47 +635,20 @@ cdef class ShapeTrees:
                     best_cost, best_host = cost, host
         return -1 if best_host == NO_BEST else <index_t>best_host
 
-    cdef amount_t _dot_bound(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil:
-        """An upper bound of dot_product_score over node's subtree (the score grows with free
-        capacity: that of its most free capacity per class), or -1 if no host there fits."""
-        cdef const amount_t* max_free
-        cdef Py_ssize_t i, r
-        cdef amount_t bound = 0
-        if node < 0 or self._hopeless(node):
-            return -1
-        max_free = self._record(node) + FREE
-        for i in range(self._n_asked):
-            r = self._asked[i]
-            bound += dot_term_by_inverse(self._part[r], max_free[r], self._capacity[shape, r],
-                                         self._inverse[shape, r])
-        return bound
-
-    cdef amount_t _dot_score(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil:
-        """dot_product_score of a host of `shape` (self._part set for that shape)."""
-        cdef Py_ssize_t i, r
-        cdef amount_t score = 0
-        for i in range(self._n_asked):
-            r = self._asked[i]
-            score += dot_term_by_inverse(self._part[r], self.fleet._free[host, r],
-                                         self._capacity[shape, r], self._inverse[shape, r])
-        return score
-
-    cdef bint _worth(self, Py_ssize_t node, amount_t bound) noexcept nogil:
-        """Whether a subtree of that bound could hold a host better than the best so far."""
-        return bound >= 0 and (bound > self._best_score or (
-            bound == self._best_score and
-            (<index_t*>(self._record(node) + INFO))[0] < self._best_host))
+    # dot_product: a branch and bound. Per decision and shape, _part holds each asked class's
+    # request_score and _dot_weight its _part / capacity (0.0 for classes not asked), so that
+    # a free vector's score before the floors is one multiply-add per class.
 
     cdef double _dot_estimate(self, const amount_t* free) noexcept nogil:
-        """sum over asked classes of _dot_weight * free: dot_product_score of that free vector
-        (a host's, or a subtree's most free capacity: its bound) before each term's floor, in
+        """sum over classes of _dot_weight * free: dot_product_score of that free vector (a
+        host's, or a subtree's most free capacity: its bound) before each term's floor, in
         floating point. The exact integer lies in (estimate - n_asked - e, estimate + e] with
         e = _dot_slack(estimate)."""
-        cdef Py_ssize_t i, r
+        cdef const double* weight = &self._dot_weight[0]
+        cdef Py_ssize_t r
         cdef double estimate = 0.0
-        for i in range(self._n_asked):
-            r = self._asked[i]
-            estimate += self._dot_weight[r] * <double>free[r]
+        for r in range(self.n_resources):
+            estimate += weight[r] * <double>free[r]
         return estimate
 
     cdef double _dot_slack(self, double estimate) noexcept nogil:
@@ -683,11 +656,44 @@ cdef class ShapeTrees:
         products and sums of doubles are off by a few 2**-53 of their magnitude)."""
         return 1.0 + (estimate if estimate > 0 else -estimate) * 9.094947017729282e-13
 
+    cdef amount_t _dot_exact(self, const amount_t* free, Py_ssize_t shape) noexcept nogil:
+        """dot_product_score of that free vector on a host of `shape` (_part set for it): a
+        host's score, or, for a subtree's most free capacity, an upper bound of its hosts'
+        (the score grows with free capacity)."""
+        cdef const amount_t* capacity = &self._capacity[shape, 0]
+        cdef const double* inverse = &self._inverse[shape, 0]
+        cdef const amount_t* part = &self._part[0]
+        cdef Py_ssize_t i, r
+        cdef amount_t score = 0
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            score += dot_term_by_inverse(part[r], free[r], capacity[r], inverse[r])
+        return score
+
+    cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil:
+        """_dot_estimate of node's most free capacity per class, or -1 when there is no node
+        or no host of its subtree has enough of some asked class."""
+        cdef const amount_t* max_free
+        cdef const amount_t* need = self._need_base
+        cdef const double* weight = &self._dot_weight[0]
+        cdef Py_ssize_t r
+        cdef double estimate = 0.0
+        if node < 0:
+            return -1.0
+        max_free = self._record(node) + FREE
+        for r in range(self.n_resources):   # (an unasked class needs INT64_MIN, weighs 0)
+            if max_free[r] < need[r]:
+                return -1.0
+            estimate += weight[r] * <double>max_free[r]
+        return estimate
+
     cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil:
-        """_worth(node, _dot_bound(node, shape)), given node's bound estimate (-1: no node, or
-        none of its hosts fits): decided by the estimate unless it is within its error of the
-        best score so far, then by the exact bound."""
+        """Whether node's subtree, of that bound estimate (-1: no node, or none of its hosts
+        fits), could hold a host whose (score, -host) beats the best so far: decided by the
+        estimate unless it is within its error of the best score, then by the exact bound
+        (ties go to the subtree only if it holds a lower host index)."""
         cdef double slack, best = <double>self._best_score
+        cdef amount_t bound
         if estimate < 0:
             return False
         slack = self._dot_slack(estimate)
@@ -695,48 +701,80 @@ cdef class ShapeTrees:
             return False
         if estimate - self._n_asked - slack > best:
             return True
-        return self._worth(node, self._dot_bound(node, shape))
+        if self._same_as_best(self._record(node) + FREE):    # (a tie, the usual near case)
+            bound = self._best_score
+        else:
+            bound = self._dot_exact(self._record(node) + FREE, shape)
+        return bound > self._best_score or (
+            bound == self._best_score and
+            (<index_t*>(self._record(node) + INFO))[0] < self._best_host)
 
-    cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil:
-        """_dot_estimate of node's most free capacity per class, or -1 when there is no node
-        or no host of its subtree fits."""
-        if node < 0 or self._hopeless(node):
-            return -1.0
-        return self._dot_estimate(self._record(node) + FREE)
+    cdef bint _same_as_best(self, const amount_t* free) noexcept nogil:
+        """Whether that free vector is the best host's so far (so it scores the same)."""
+        cdef const amount_t* best
+        cdef Py_ssize_t r
+        if self._best_host == NO_BEST:
+            return False
+        best = &self.fleet._free[self._best_host, 0]
+        for r in range(self.n_resources):
+            if free[r] != best[r]:
+                return False
+        return True
 
     cdef void _dot_consider(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil:
         """Keep host (fitting) if its (score, -host) beats the best so far; its exact score is
         computed only when its estimate does not already say it scores lower."""
+        cdef const amount_t* free = &self.fleet._free[host, 0]
         cdef amount_t score
-        cdef double estimate = self._dot_estimate(&self.fleet._free[host, 0])
+        cdef double estimate = self._dot_estimate(free)
         if estimate + self._dot_slack(estimate) < <double>self._best_score:
             return
-        score = self._dot_score(host, shape)
+        if self._same_as_best(free):
+            if host < self._best_host:
+                self._best_host = host
+            return
+        score = self._dot_exact(free, shape)
         if score > self._best_score or (score == self._best_score and host < self._best_host):
             self._best_score, self._best_host = score, host
 
-    cdef void _dot_search(self, Py_ssize_t node, Py_ssize_t shape) noexcept nogil:
-        """Branch and bound below node (worth searching), updating (_best_score, _best_host):
-        the node itself, then its children, the one of higher bound estimate first (ties: the
-        left, lower keys and indices). Which child goes first changes the work, not the
-        answer: the greatest (score, -host)."""
-        cdef Py_ssize_t first, second
+    cdef void _dot_search(self, Py_ssize_t root, Py_ssize_t shape) noexcept nogil:
+        """Branch and bound over the treap below root (worth searching), updating
+        (_best_score, _best_host): depth first, each node itself, then its children, the one
+        of higher bound estimate first (ties: the left, lower keys and indices), the other
+        waiting on _path and checked again against the best when its turn comes. Which child
+        goes first changes the work, not the answer: the greatest (score, -host)."""
+        cdef index_t* pending = self._path_base     # a node is pending at most once
+        cdef Py_ssize_t top = 0, node = root, first, second
         cdef double first_bound, second_bound
-        cdef index_t* links = self._links(node)
-        self.nodes_visited += 1
-        self._prefetch_children(node)
-        if self._fits(node):
-            self._dot_consider(node, shape)
-        first, second = links[0], links[1]
-        first_bound = self._dot_bound_estimate(first)
-        second_bound = self._dot_bound_estimate(second)
-        if second_bound > first_bound:
-            first, second = second, first
-            first_bound, second_bound = second_bound, first_bound
-        if self._dot_worth(first, shape, first_bound):
-            self._dot_search(first, shape)
-        if self._dot_worth(second, shape, second_bound):
-            self._dot_search(second, shape)
+        cdef index_t* links
+        while True:
+            self.nodes_visited += 1
+            self._prefetch_children(node)
+            links = self._links(node)
+            if self._fits(node):
+                self._dot_consider(node, shape)
+            first, second = links[0], links[1]
+            first_bound = self._dot_bound_estimate(first)
+            second_bound = self._dot_bound_estimate(second)
+            if second_bound > first_bound:
+                first, second = second, first
+                first_bound, second_bound = second_bound, first_bound
+            if second_bound >= 0 and (second_bound + self._dot_slack(second_bound)
+                                      >= <double>self._best_score):
+                pending[top] = <index_t>second
+                top += 1
+            if self._dot_worth(first, shape, first_bound):
+                node = first
+                continue
+            node = -1
+            while top > 0:
+                top -= 1
+                if self._dot_worth(pending[top], shape,
+                                   self._dot_bound_estimate(pending[top])):
+                    node = pending[top]
+                    break
+            if node < 0:
+                return
 
     cdef index_t dot_product(self, const amount_t* request, const Py_ssize_t* asked,
                              Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
@@ -744,6 +782,9 @@ cdef class ShapeTrees:
         cdef Py_ssize_t s, i, r, root, host
         self._begin(request, asked, n_asked, units_everywhere)
         self._best_score, self._best_host = -1, NO_BEST
+        for r in range(self.n_resources):
+            self._part[r] = 0
+            self._dot_weight[r] = 0.0
         for s in range(self.n_shapes):
             root = self._root[s]
             if not self._in_play(s):
