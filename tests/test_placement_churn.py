@@ -155,3 +155,21 @@ def test_a_treap_as_deep_as_the_fleet_decides_like_the_reference(policy):
         if decisions[0] is not None:
             live.append(decisions[0][1])
     placer.index.check()
+
+
+def test_dot_product_equal_free_vectors_on_other_shapes_are_no_tie():
+    """Two hosts with the same free vector (8 vCPUs, 1000 MiB) but different capacities score
+    differently: for 1 vCPU and 400 MiB, host 0 (8 vCPUs, 2000 MiB) scores 0.225 and host 1
+    (16 vCPUs, 1000 MiB) 0.431, so host 1 wins although host 0 has the lower index and its
+    shape is searched first (the index once took equal free vectors for ties across shapes)."""
+    fleet = Fleet(np.array([[8, 2000], [16, 1000]], np.int64), resources=("VCPU", "MEMORY_MB"),
+                  allocation_ratio={"VCPU": 1.0, "MEMORY_MB": 1.0})
+    reference = ReferenceFleet.from_fleet(fleet)
+    for model in (fleet, reference):
+        model.allocate(0, [0, 1000])
+        model.allocate(1, [8, 0])
+    placer = Placer(fleet, "dot_product")
+    model = ReferencePlacer(reference, POLICIES["dot_product"])
+    assert tuple(model.place([1, 400]))[0] == 1
+    assert tuple(placer.place([1, 400]))[0] == 1
+    placer.index.check()

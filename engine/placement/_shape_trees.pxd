@@ -22,7 +22,9 @@ cdef class ShapeTrees:
     cdef readonly long long nodes_visited    # statistics: treap nodes looked at by decisions
 
     # Per host (a host is its own treap node), one record of `_stride` = 3 + n_resources words
-    # in `_nodes`: [key | left, right | min_host, shape | max_free per class]. key: the host's
+    # (by space, one more: SUM) in `_nodes`: [key | left, right | min_host, shape | max_free
+    # per class | SUM]. SUM: the most free fraction summed over classes (units of 2**-32,
+    # rounded up) in the subtree, for dot_product's second bound. key: the host's
     # place in its treap (_order_key); left and right: children, -1 for none;
     # min_host: the lowest host index in the subtree; shape: the host's capacity vector (its
     # index, with the DIRTY flag and the top bits of the host's priority above it);
@@ -57,6 +59,9 @@ cdef class ShapeTrees:
     cdef amount_t* _need_base                # INT64_MIN (so every class can be compared)
     cdef amount_t[::1] _part                 # per class: request_score(amount, shape capacity)
     cdef double[::1] _dot_weight             # per class: _part / shape capacity (estimates)
+    cdef double[::1] _rest_weight            # per class, and for the free fraction sum (SUM,
+    cdef double _sum_weight                  # by space: a record's last word), the weights
+                                             # of the second bound (see _set_sum_bound)
     cdef amount_t[::1] _quantised            # scratch of _order_key
     cdef amount_t _best_score                # dot_product: best (score, host) so far
     cdef Py_ssize_t _best_host
@@ -68,6 +73,7 @@ cdef class ShapeTrees:
                           Py_ssize_t n_asked, bint units_everywhere) noexcept nogil
     cdef index_t worst_fit(self, const amount_t* request, const Py_ssize_t* asked,
                            Py_ssize_t n_asked, bint units_everywhere) noexcept nogil
+    cdef void _set_sum_bound(self, Py_ssize_t shape) noexcept nogil
     cdef index_t dot_product(self, const amount_t* request, const Py_ssize_t* asked,
                              Py_ssize_t n_asked, bint units_everywhere) noexcept nogil
 
@@ -88,6 +94,7 @@ cdef class ShapeTrees:
     cdef amount_t _shape_request_score(self, Py_ssize_t shape) noexcept nogil
     cdef bint _before(self, Py_ssize_t a, Py_ssize_t b) noexcept nogil
     cdef bint _pull(self, Py_ssize_t node) noexcept nogil
+    cdef amount_t _free_fraction_sum(self, const amount_t* free, Py_ssize_t shape) noexcept nogil
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil
     cdef void _pull_path(self, Py_ssize_t depth) noexcept nogil
     cdef index_t* _descend(self, index_t* link, Py_ssize_t node, bint to_place,
@@ -108,6 +115,6 @@ cdef class ShapeTrees:
     cdef amount_t _dot_exact(self, const amount_t* free, Py_ssize_t shape) noexcept nogil
     cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil
     cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil
-    cdef bint _same_as_best(self, const amount_t* free) noexcept nogil
+    cdef bint _same_as_best(self, const amount_t* free, Py_ssize_t shape) noexcept nogil
     cdef void _dot_consider(self, Py_ssize_t host, Py_ssize_t shape) noexcept nogil
     cdef void _dot_search(self, Py_ssize_t root, Py_ssize_t shape) noexcept nogil

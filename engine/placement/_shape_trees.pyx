@@ -103,7 +103,8 @@ cdef class ShapeTrees:
         self.fleet = fleet
         self.by_space = by_space
         self.n_resources = fleet.n_resources
-        self._stride = FREE + self.n_resources
+        # (by space, one more word: the most free fraction summed over classes, SUM)
+        self._stride = FREE + self.n_resources + (1 if by_space else 0)
         self._nodes = np.zeros(max(fleet.n_hosts, 1) * self._stride, dtypes.AMOUNT)
         self._base = &self._nodes[0]
         self._root = np.full(MAX_SHAPES, -1, dtypes.INDEX)
@@ -111,6 +112,7 @@ cdef class ShapeTrees:
         self._inverse = np.zeros((MAX_SHAPES, self.n_resources), np.float64)
         self._part = np.zeros(self.n_resources, dtypes.AMOUNT)
         self._dot_weight = np.zeros(self.n_resources, np.float64)
+        self._rest_weight = np.zeros(self.n_resources, np.float64)
         self._quantised = np.zeros(self.n_resources, dtypes.AMOUNT)
         self._dirty = np.zeros(MAX_DIRTY, dtypes.INDEX)
         self._dirty_key = np.zeros(MAX_DIRTY, dtypes.AMOUNT)
@@ -355,7 +357,30 @@ cdef class ShapeTrees:
             lowest = min(lowest, (<index_t*>(right + INFO))[0])
         changed |= lowest != info[0]
         info[0] = lowest
+        if self.by_space:
+            most = self._free_fraction_sum(own, info[1] & (DIRTY - 1))
+            if left != NULL:
+                most = max(most, left[self._stride - 1])
+            if right != NULL:
+                most = max(most, right[self._stride - 1])
+            changed |= most != record[self._stride - 1]
+            record[self._stride - 1] = most
         return changed
+
+    cdef amount_t _free_fraction_sum(self, const amount_t* free, Py_ssize_t shape) noexcept nogil:
+        """A host's free fractions (free / capacity of its shape) summed over classes, in units
+        of 2**-32, rounded up: at least the exact sum (the doubles' error is below 2**-17
+        units; +2 covers it and the truncation), and no division."""
+        cdef const double* inverse = &self._inverse[shape, 0]
+        cdef Py_ssize_t r
+        cdef double total = 0.0
+        for r in range(self.n_resources):
+            total += <double>free[r] * inverse[r]      # (inverse 0 without capacity)
+        return <amount_t>(total * 4294967296.0) + 2
+
+    def free_fraction_sum(self, Py_ssize_t host):
+        """_free_fraction_sum of host's free capacity now (tests)."""
+        return self._free_fraction_sum(&self.fleet._free[host, 0], self._shape(host))
 
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil:
         if node >= 0:
@@ -671,13 +696,17 @@ cdef class ShapeTrees:
         return score
 
     cdef double _dot_bound_estimate(self, Py_ssize_t node) noexcept nogil:
-        """_dot_estimate of node's most free capacity per class, or -1 when there is no node
-        or no host of its subtree has enough of some asked class."""
+        """An upper bound of the scores of node's subtree before the floors, within the error
+        of _dot_estimate (-1 when there is no node or no host of its subtree has enough of
+        some asked class): _dot_estimate of its most free capacity per class or, when that is
+        lower (_sum_weight > 0), the bound that also uses its most free fraction summed over
+        classes (see dot_product)."""
         cdef const amount_t* max_free
         cdef const amount_t* need = self._need_base
         cdef const double* weight = &self._dot_weight[0]
+        cdef const double* rest_weight = &self._rest_weight[0]
         cdef Py_ssize_t r
-        cdef double estimate = 0.0
+        cdef double estimate = 0.0, rest = 0.0
         if node < 0:
             return -1.0
         max_free = self._record(node) + FREE
@@ -685,6 +714,11 @@ cdef class ShapeTrees:
             if max_free[r] < need[r]:
                 return -1.0
             estimate += weight[r] * <double>max_free[r]
+            rest += rest_weight[r] * <double>max_free[r]
+        if self._sum_weight > 0:
+            rest += self._sum_weight * <double>self._record(node)[self._stride - 1]
+            if rest < estimate:
+                estimate = rest
         return estimate
 
     cdef bint _dot_worth(self, Py_ssize_t node, Py_ssize_t shape, double estimate) noexcept nogil:
@@ -701,7 +735,7 @@ cdef class ShapeTrees:
             return False
         if estimate - self._n_asked - slack > best:
             return True
-        if self._same_as_best(self._record(node) + FREE):    # (a tie, the usual near case)
+        if self._same_as_best(self._record(node) + FREE, shape):   # (a tie: the usual case)
             bound = self._best_score
         else:
             bound = self._dot_exact(self._record(node) + FREE, shape)
@@ -709,11 +743,12 @@ cdef class ShapeTrees:
             bound == self._best_score and
             (<index_t*>(self._record(node) + INFO))[0] < self._best_host)
 
-    cdef bint _same_as_best(self, const amount_t* free) noexcept nogil:
-        """Whether that free vector is the best host's so far (so it scores the same)."""
+    cdef bint _same_as_best(self, const amount_t* free, Py_ssize_t shape) noexcept nogil:
+        """Whether that free vector, on a host of `shape`, is the best host's so far (so it
+        scores the same: a score depends on the free vector and the shape's capacity)."""
         cdef const amount_t* best
         cdef Py_ssize_t r
-        if self._best_host == NO_BEST:
+        if self._best_host == NO_BEST or self._shape(self._best_host) != shape:
             return False
         best = &self.fleet._free[self._best_host, 0]
         for r in range(self.n_resources):
@@ -729,7 +764,7 @@ cdef class ShapeTrees:
         cdef double estimate = self._dot_estimate(free)
         if estimate + self._dot_slack(estimate) < <double>self._best_score:
             return
-        if self._same_as_best(free):
+        if self._same_as_best(free, shape):
             if host < self._best_host:
                 self._best_host = host
             return
@@ -776,6 +811,32 @@ cdef class ShapeTrees:
             if node < 0:
                 return
 
+    cdef void _set_sum_bound(self, Py_ssize_t shape) noexcept nogil:
+        """Set up the second bound of _dot_bound_estimate for this request and shape. A host's
+        score is at most sum_r part_r f_r (f_r: its free fraction of class r) = p f_sum +
+        sum_r (part_r - p) f_r for p = the least part_r; a subtree's hosts have f_sum at most
+        its SUM * 2**-32 and each f_r at most its max_free_r / capacity_r.
+        Where hosts are alike in free score but not in free vector (a fleet filled evenly),
+        this bounds a subtree more tightly than max_free alone. Only when the request asks for
+        every class the shape has (else p = 0 and the bound is max_free's)."""
+        cdef const amount_t* capacity = &self._capacity[shape, 0]
+        cdef Py_ssize_t i, r
+        cdef amount_t least = INT64_MAX
+        cdef bint all_asked = True
+        for r in range(self.n_resources):
+            self._rest_weight[r] = 0.0
+            if capacity[r] > 0:
+                all_asked = all_asked and self._need_base[r] != INT64_MIN
+        for i in range(self._n_asked):
+            least = min(least, self._part[self._asked[i]])
+        self._sum_weight = 0.0
+        if not self.by_space or not all_asked or self._n_asked < 2 or least <= 0:
+            return
+        self._sum_weight = <double>least * 2.3283064365386963e-10     # x 2**-32
+        for i in range(self._n_asked):
+            r = self._asked[i]
+            self._rest_weight[r] = <double>(self._part[r] - least) * self._inverse[shape, r]
+
     cdef index_t dot_product(self, const amount_t* request, const Py_ssize_t* asked,
                              Py_ssize_t n_asked, bint units_everywhere) noexcept nogil:
         """The fitting host with the greatest (dot_product_score, -host), or -1."""
@@ -793,6 +854,7 @@ cdef class ShapeTrees:
                 r = asked[i]
                 self._part[r] = request_score(request[r], self._capacity[s, r])
                 self._dot_weight[r] = <double>self._part[r] * self._inverse[s, r]
+            self._set_sum_bound(s)
             for i in range(self.n_dirty):      # (first, as in best_fit)
                 host = self._dirty_fitting(i, s)
                 if host >= 0:
@@ -827,7 +889,11 @@ cdef class ShapeTrees:
         for h in range(n):
             assert info[h, 1] >> RANK_SHIFT == priority(h) >> 50, f"host {h}: wrong rank"
         info[:, 1] &= DIRTY - 1                          # the shapes
-        max_free = records[:, FREE:]
+        max_free = records[:, FREE:FREE + self.n_resources]
+        if self.by_space:   # the most free fraction summed over classes, per subtree
+            fraction_sum = np.array([self.free_fraction_sum(h) for h in range(n)], np.int64)
+            exact = (free / np.where(capacity[info[:, 1]] > 0, capacity[info[:, 1]], np.inf))
+            assert (fraction_sum >= exact.sum(axis=1) * 2**32).all(), "a fraction sum too low"
         seen = np.zeros(n, bool)
         for h in range(n):
             assert (capacity[info[h, 1]] == free[h] + used[h]).all(), f"host {h}: stale shape"
@@ -846,6 +912,9 @@ cdef class ShapeTrees:
             assert (max_free[node] == free[members].max(axis=0)).all(), \
                 f"host {node}: stale max_free"
             assert info[node, 0] == min(members), f"host {node}: stale min_host"
+            if self.by_space:
+                assert records[node, -1] == fraction_sum[members].max(), \
+                    f"host {node}: stale free fraction sum"
             return members
 
         for s in range(self.n_shapes):
