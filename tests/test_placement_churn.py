@@ -173,3 +173,22 @@ def test_dot_product_equal_free_vectors_on_other_shapes_are_no_tie():
     assert tuple(model.place([1, 400]))[0] == 1
     assert tuple(placer.place([1, 400]))[0] == 1
     placer.index.check()
+
+
+def test_dot_product_index_stays_exact_for_a_host_far_over_capacity():
+    """An inventory shrunk far below what a host holds (free -2**39 MiB of a 1 MiB total)
+    leaves the index exact (its summed free fraction is clamped, not overflowed) and the
+    next decision the reference's."""
+    total = np.array([[64, 1 << 40], [64, 1 << 40]], np.int64)
+    ratios = {"VCPU": 1.0, "MEMORY_MB": 1.0}
+    fleet = Fleet(total, resources=("VCPU", "MEMORY_MB"), allocation_ratio=ratios)
+    reference = ReferenceFleet.from_fleet(fleet)
+    placer = Placer(fleet, "dot_product")
+    model = ReferencePlacer(reference, POLICIES["dot_product"])
+    assert tuple(placer.place([1, 1 << 39])) == tuple(model.place([1, 1 << 39]))
+    fleet.set_inventory("MEMORY_MB", hosts=[0, 1], total=1)
+    for host in (0, 1):
+        reference.set_inventory(host, "MEMORY_MB", total=1)
+    placer.index.check()
+    assert tuple(placer.place([1, 0])) == tuple(model.place([1, 0]))
+    placer.index.check()

@@ -370,12 +370,15 @@ cdef class ShapeTrees:
     cdef amount_t _free_fraction_sum(self, const amount_t* free, Py_ssize_t shape) noexcept nogil:
         """A host's free fractions (free / capacity of its shape) summed over classes, in units
         of 2**-32, rounded up: at least the exact sum (the doubles' error is below 2**-17
-        units; +2 covers it and the truncation), and no division."""
+        units; +2 covers it and the truncation), and no division. A host far over capacity
+        (after an inventory shrank) counts at least -1 per class, so the integer cannot
+        overflow; a higher value is still an upper bound."""
         cdef const double* inverse = &self._inverse[shape, 0]
         cdef Py_ssize_t r
         cdef double total = 0.0
         for r in range(self.n_resources):
             total += <double>free[r] * inverse[r]      # (inverse 0 without capacity)
+        total = max(total, -<double>self.n_resources)
         return <amount_t>(total * 4294967296.0) + 2
 
     def free_fraction_sum(self, Py_ssize_t host):
