@@ -383,6 +383,8 @@ cdef class ShapeTrees:
 
     def free_fraction_sum(self, Py_ssize_t host):
         """_free_fraction_sum of host's free capacity now (tests)."""
+        if not 0 <= host < self.fleet.n_hosts:
+            raise IndexError(f"host {host} is not in the fleet (0 .. {self.fleet.n_hosts - 1})")
         return self._free_fraction_sum(&self.fleet._free[host, 0], self._shape(host))
 
     cdef Py_ssize_t _pull_all(self, Py_ssize_t node) noexcept nogil:
