@@ -92,3 +92,19 @@ def test_unknown_presets_are_refused_naming_the_known_ones():
         resolve_power_model("hp_g9")
     with pytest.raises(errors.InvalidRequest):
         resolve_power_model(42)
+
+
+tenths_and_more = st.one_of(st.integers(0, 10).map(lambda k: k / 10), st.floats(0, 1))
+
+
+@given(model=models(), u=st.lists(tenths_and_more, min_size=1, max_size=30))
+def test_a_prepared_model_gives_the_same_watts_bit_for_bit(model, u):
+    """The consolidation kernels use each host's model with its divisions done once
+    (prepare_power); every watt value equals power_at's exactly."""
+    from vmsched.engine.models.kernels_power import (
+        N_PREPARED, power_at, prepare_power, prepared_power_at)
+    watts = np.asarray(model.points, np.float64)
+    prepared = np.empty(N_PREPARED)
+    prepare_power(model.code, watts, prepared)
+    for x in u:
+        assert prepared_power_at(model.code, prepared, x) == power_at(model.code, watts, x)

@@ -35,6 +35,7 @@ link carries the migration), and meanwhile the VM gets 90% of its demand on the 
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -201,11 +202,27 @@ def _source(workload, rules, duration_s):
         raise InvalidRequest(f"duration_s = {shown(duration_s)}: a trace workload runs for "
                              f"its traces' {end:g} s")
     samples = np.empty((len(table), n_samples + 1))
-    index = cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]
-    samples[:, :n_samples] = cpu.values[index]
+    first = int(cpu.offsets[0])
+    if np.array_equal(cpu.offsets, first + n_samples * np.arange(len(table) + 1)):
+        # Traces stored one after another (as readers store them): one reshaped copy.
+        samples[:, :n_samples] = cpu.values[first:cpu.offsets[-1]].reshape(len(table),
+                                                                            n_samples)
+    else:
+        samples[:, :n_samples] = cpu.values[cpu.offsets[:-1, None]
+                                            + np.arange(n_samples)[None, :]]
     samples[:, n_samples] = samples[:, n_samples - 1]
     source = (np.int64(engine.DENSE), frozen(samples), nothing, nothing, 0.0, np.uint64(0))
     return source, end, start, stop
+
+
+def _host_classes(keys):
+    """Classes of interchangeable hosts: hosts whose rows of `keys` (capacity, speed,
+    memory, bandwidth, power model) are equal share a class; classes are numbered in the
+    order of their first host."""
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.reshape(-1)]
 
 
 def _anti_affinity(workload, rules):
@@ -384,13 +401,14 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     hf[:, engine.H_PCPUS] = pcpus
     hf[:, engine.H_RAM] = memory
     hf[:, engine.H_BW] = bandwidth * 1000.0
-    codes = np.array([m.code for m in models], np.int64)
+    distinct = {id(m): m for m in models}          # (a preset shares a few model objects)
+    code_of = {key: m.code for key, m in distinct.items()}
+    points_of = {key: m.points for key, m in distinct.items()}
+    codes = np.array([code_of[id(m)] for m in models], np.int64)
     hi[:, engine.H_KIND] = codes
-    watts[:] = np.array([m.points for m in models])
-    # Classes of interchangeable hosts (same capacity and power model).
-    keys = pd.DataFrame({"t": hf[:, engine.H_TOTAL], "p": speed, "r": memory, "b": bandwidth,
-                         "k": codes, "w": [m.points.tobytes() for m in models]})
-    hi[:, engine.H_CLASS] = keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    watts[:] = np.array([points_of[id(m)] for m in models])
+    hi[:, engine.H_CLASS] = _host_classes(np.column_stack(
+        [hf[:, engine.H_TOTAL], speed, memory, bandwidth, codes, watts]))
 
     vf = np.zeros((n_vms, engine.N_VF))
     vi = np.zeros((n_vms, engine.N_VI), np.int64)
@@ -497,7 +515,16 @@ class ConsolidationResults:
             "simulated s": result[E.R_END_S],
             "wall seconds": wall_s,
         }, dtype=object)
-        self.hosts = pd.DataFrame({
+        self._tables = (models, workload.table["vm_id"], hf, vf, vi, series)
+
+    # The tables are built when first read (a sweep over policies often reads the summary
+    # only).
+    @cached_property
+    def hosts(self):
+        """Per host: power model, energy kWh, active s, SLA-violation s, shutdowns."""
+        E = engine
+        models, _, hf, _, _, _ = self._tables
+        return pd.DataFrame({
             "host": np.arange(len(models)),
             "power_model": [m.name for m in models],
             "energy_kwh": hf[:, E.H_ENERGY_J] / 3.6e6,
@@ -505,10 +532,16 @@ class ConsolidationResults:
             "sla_violation_s": hf[:, E.H_SLA_S],
             "shutdowns": hf[:, E.H_SHUTDOWNS].astype(np.int64),
         })
+
+    @cached_property
+    def vms(self):
+        """Per VM: speed, memory, outcome, last host, end s and its CPU totals."""
+        E = engine
+        _, vm_ids, _, vf, vi, _ = self._tables
         outcome = np.array(["not placed", "running", "destroyed", "finished", "waiting",
                             "after the end"])[vi[:, E.V_STATUS]]
-        self.vms = pd.DataFrame({
-            "vm_id": workload.table["vm_id"].to_numpy(),
+        return pd.DataFrame({
+            "vm_id": vm_ids.to_numpy(),
             "speed": vf[:, E.V_MIPS],
             "memory_mib": vf[:, E.V_RAM],
             "outcome": outcome,
@@ -520,7 +553,14 @@ class ConsolidationResults:
             "migrations_completed": vf[:, E.V_MIG_N].astype(np.int64),
             "migrating_s": vf[:, E.V_MIG_S],
         })
-        self.rounds = pd.DataFrame({
+
+    @cached_property
+    def rounds(self):
+        """Per round: time s, active hosts, power W, energy kWh so far, migrations so far,
+        overloaded hosts."""
+        E = engine
+        series = self._tables[5]
+        return pd.DataFrame({
             "time_s": series[:, E.S_TIME],
             "active_hosts": series[:, E.S_ACTIVE_HOSTS].astype(np.int64),
             "power_w": series[:, E.S_POWER_W],

@@ -49,8 +49,8 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 
 from vmsched.engine.jit import allocating, kernel, scalar_helper
 from vmsched.engine.models.kernels_detectors import (
-    HISTORY_LENGTH, LR, LR_LENGTH, LRR, insertion_sort, is_overloaded)
-from vmsched.engine.models.kernels_power import power_at
+    HISTORY_LENGTH, LR, LR_LENGTH, LRR, THR, is_overloaded)
+from vmsched.engine.models.kernels_power import N_PREPARED, prepare_power, prepared_power_at
 from vmsched.engine.simulation.kernels_utilization import synthetic_value
 
 # Policies and selectors.
@@ -133,17 +133,36 @@ def _synthetic_sample(level, daily_profile, noise_cv, seed, v, k):
 
 
 @scalar_helper
-def _utilisation(source, v, t, interval):
-    """The utilisation of VM v at time t, linear between samples
-    (CloudSim's UtilizationModelPlanetLabInMemory)."""
-    if math.floor(t / interval) * interval == t:     # t % interval == 0, without an fmod
-        return _sample(source, v, int(t) // int(interval))
+def _sample_position(t, interval):
+    """Where t falls among the 300 s samples: (on a sample, its index k; else the samples
+    t1 and t2 around t, the span between them in seconds and t's offset from t1), computed
+    once per instant for every VM measured at it."""
+    k = 0
     t1 = int(math.floor(t / interval))
     t2 = int(math.ceil(t / interval))
+    on_sample = math.floor(t / interval) * interval == t    # t % interval == 0, no fmod
+    if on_sample:
+        k = int(t) // int(interval)
+    return on_sample, k, t1, t2, (t2 - t1) * interval, t - t1 * interval
+
+
+@scalar_helper
+def _utilisation_at(source, v, position):
+    """The utilisation of VM v at the instant of `position` (_sample_position), linear
+    between samples (CloudSim's UtilizationModelPlanetLabInMemory)."""
+    on_sample, k, t1, t2, span, offset = position
+    if on_sample:
+        return _sample(source, v, k)
     u1 = _sample(source, v, t1)
     u2 = _sample(source, v, t2)
-    delta = (u2 - u1) / ((t2 - t1) * interval)
-    return u1 + delta * (t - t1 * interval)
+    delta = (u2 - u1) / span
+    return u1 + delta * offset
+
+
+@scalar_helper
+def _utilisation(source, v, t, interval):
+    """The utilisation of VM v at time t (_utilisation_at)."""
+    return _utilisation_at(source, v, _sample_position(t, interval))
 
 
 @scalar_helper
@@ -272,7 +291,9 @@ def _fraction(hf, h, mips):
 
 @scalar_helper
 def _power(h, hi, watts, u):
-    return power_at(hi[h, H_KIND], watts[h], u)
+    """Host h's watts at utilisation u; `watts`: the hosts' prepared power models
+    (kernels_power.prepare_power; column 0 is the idle power)."""
+    return prepared_power_at(hi[h, H_KIND], watts[h], u)
 
 
 # --- state histories, reduced as they are written -----------------------------------------
@@ -298,7 +319,7 @@ def _host_entry_final(hf, h):
     hf[h, H_Q_ACTIVE] = hf[h, H_P_ACTIVE]
 
 
-@kernel
+@scalar_helper
 def _host_entry(hf, h, t, allocated, requested, active):
     if hf[h, H_P_TIME] != -1 and hf[h, H_P_TIME] != t:
         _host_entry_final(hf, h)
@@ -334,7 +355,7 @@ def _vm_entry_final(vf, v):
     vf[v, V_Q_MIG] = vf[v, V_P_MIG]
 
 
-@kernel
+@scalar_helper
 def _vm_entry(vf, v, t, allocated, requested, migrating):
     if vf[v, V_P_TIME] != -1 and vf[v, V_P_TIME] != t:
         _vm_entry_final(vf, v)
@@ -347,23 +368,28 @@ def _vm_entry(vf, v, t, allocated, requested, migrating):
 # --- datacenter updates -------------------------------------------------------------------
 
 @kernel
-def _update_vm(v, t, periodic, source, vf, vi, vhist, interval, first_s):
-    """A VM's view of an update at t: its request, and its history at a periodic update."""
-    if vf[v, V_REQ_T] == t and not periodic:
-        return      # already measured at t (a VM on two hosts while it migrates)
-    u = _utilisation(source, v, t, interval)
-    vf[v, V_REQ] = u * vf[v, V_MIPS]
-    vf[v, V_REQ_T] = t
-    if periodic and t > vf[v, V_HIST_T] and (t - first_s) % interval == 0:
-        if t != 0 or u != 0:
-            n = vi[v, V_HLEN]
-            if n > HISTORY_LENGTH - 1:
-                n = HISTORY_LENGTH - 1
-            for i in range(n, 0, -1):
-                vhist[v, i] = vhist[v, i - 1]
-            vhist[v, 0] = u
-            vi[v, V_HLEN] = n + 1
-        vf[v, V_HIST_T] = t
+def _update_vms(h, t, periodic, source, hi, hv, vf, vi, vhist, interval, first_s):
+    """Host h's VMs' view of an update at t: each one's request, and its history at a
+    periodic update."""
+    position = _sample_position(t, interval)
+    at_history = periodic and (t - first_s) % interval == 0
+    for i in range(hi[h, H_N]):
+        v = hv[h, i]
+        if vf[v, V_REQ_T] == t and not periodic:
+            continue    # already measured at t (a VM on two hosts while it migrates)
+        u = _utilisation_at(source, v, position)
+        vf[v, V_REQ] = u * vf[v, V_MIPS]
+        vf[v, V_REQ_T] = t
+        if at_history and t > vf[v, V_HIST_T]:
+            if t != 0 or u != 0:
+                n = vi[v, V_HLEN]
+                if n > HISTORY_LENGTH - 1:
+                    n = HISTORY_LENGTH - 1
+                for j in range(n, 0, -1):
+                    vhist[v, j] = vhist[v, j - 1]
+                vhist[v, 0] = u
+                vi[v, V_HLEN] = n + 1
+            vf[v, V_HIST_T] = t
 
 
 @kernel
@@ -430,9 +456,8 @@ def _measure_and_bill(h, t, dt, periodic, source, hf, hi, hv, hreq, halloc, hmig
     measured, the energy since then added to its total and returned (J); R_GRANTING set to 1
     when some VM of it is granted CPU (_update_host)."""
     cloudsim = options[O_CLOUDSIM] == 1
-    for i in range(hi[h, H_N]):
-        _update_vm(hv[h, i], t, periodic, source, vf, vi, vhist, parameters[P_INTERVAL],
-                   parameters[P_FIRST])
+    _update_vms(h, t, periodic, source, hi, hv, vf, vi, vhist, parameters[P_INTERVAL],
+                parameters[P_FIRST])
     if _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi):
         result[R_GRANTING] = 1.0
     if options[O_GROUPS] == 1:
@@ -496,27 +521,30 @@ def _update(t, periodic, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, 
 
 
 @kernel
-def _update_hosts(t, hosts, n, source, hf, hi, hv, hreq, halloc, hmig, vf, vi, vhist, options,
-                  parameters, result, destroy):
+def _update_hosts(t, hosts, n, marks, source, hf, hi, hv, hreq, halloc, hmig, vf, vi, vhist,
+                  options, parameters, result, destroy):
     """Measure again, at the instant of the last update (no time has passed, so no energy),
-    the given hosts only, each once, in index order: what CloudSim's repeated measurements at
-    one instant leave (an entry at the same instant replaces the one before, so only a host's
-    last measurement counts, and the other hosts would measure what they measured). With
-    `destroy`, VMs whose demand is 0 are destroyed afterwards, as a datacenter update does
-    (CloudSim rules). hosts[0..n-1] is sorted in place."""
+    the given hosts hosts[0..n-1] only, each once, in index order: what CloudSim's repeated
+    measurements at one instant leave (an entry at the same instant replaces the one before,
+    so only a host's last measurement counts, and the other hosts would measure what they
+    measured). With `destroy`, VMs whose demand is 0 are destroyed afterwards, as a
+    datacenter update does (CloudSim rules). marks: a bit set of hosts (as `awake`), empty
+    before and after; the hosts are put in it to visit them in index order."""
     interval = parameters[P_INTERVAL]
     first_s = parameters[P_FIRST]
     cloudsim = options[O_CLOUDSIM] == 1
-    insertion_sort(hosts, n)    # (few hosts)
     for k in range(n):
-        h = hosts[k]
-        if k > 0 and hosts[k - 1] == h:
-            continue
-        for i in range(hi[h, H_N]):
-            _update_vm(hv[h, i], t, False, source, vf, vi, vhist, interval, first_s)
-        _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
-        if cloudsim and destroy:
-            _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
+        _wake(marks, hosts[k])
+    for word in range(marks.shape[0]):
+        bits = marks[word]
+        marks[word] = 0
+        while bits != 0:
+            h = word * 64 + np.int64(trailing_zeros(bits))
+            bits &= bits - np.uint64(1)
+            _update_vms(h, t, False, source, hi, hv, vf, vi, vhist, interval, first_s)
+            _update_host(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+            if cloudsim and destroy:
+                _destroy_idle_vms(h, t, hf, hi, hv, hreq, halloc, hmig, vf, vi, result)
     if destroy:
         result[R_UPDATES] += 1
 
@@ -554,29 +582,46 @@ def precopy(memory_mib, active_mib, dirty_rate, bandwidth_mibps, max_downtime_s,
 # --- the consolidation round ---------------------------------------------------------------
 
 @kernel
-def _fill_cache(h, hf, hi, hv, vf, vi, vhist, cache):
-    """Host h's summed utilisation history (most recent first, each VM's share of the host,
-    in list order), its requested MIPS and its largest VM memory (CloudSim's
-    PowerHostUtilizationHistory.getUtilizationHistory and the detectors' sums)."""
+def _fill_cache(h, needed, hf, hi, hv, vf, vi, vhist, cache):
+    """Host h's summed utilisation history (CloudSim's
+    PowerHostUtilizationHistory.getUtilizationHistory: each VM's share of the host, in list
+    order), its newest `needed` values (most recent first) and its length trimmed of zeros at
+    the old end; its requested MIPS and its largest VM memory (the detectors' sums). The
+    values are >= 0, so a sum is 0 exactly when each VM's value is: the trimmed length is
+    the longest of the VMs' own."""
     total = hf[h, H_TOTAL]
-    for i in range(HISTORY_LENGTH):
+    for i in range(needed):
         cache[h, i] = 0.0
     requested = 0.0
     max_ram = -2147483648.0
+    last = 0
     for k in range(hi[h, H_N]):
         v = hv[h, k]
-        for i in range(vi[v, V_HLEN]):
+        n = vi[v, V_HLEN]
+        for i in range(min(n, needed)):
             cache[h, i] += vhist[v, i] * vf[v, V_MIPS] / total
+        while n > last and vhist[v, n - 1] * vf[v, V_MIPS] / total == 0:
+            n -= 1
+        if n > last:
+            last = n
         requested += vf[v, V_REQ]
         if vf[v, V_RAM] > max_ram:
             max_ram = vf[v, V_RAM]
-    last = HISTORY_LENGTH
-    while last > 0 and cache[h, last - 1] == 0:
-        last -= 1
     cache[h, C_LENGTH] = last
     cache[h, C_REQUESTED] = requested
     cache[h, C_MAX_RAM] = max_ram
     hi[h, H_CACHED] = 1
+
+
+@scalar_helper
+def _history_needed(detector):
+    """How many of the newest summed history values a detector reads: none (THR), LR's 10
+    (LR, LRR) or all (IQR, MAD)."""
+    if detector == THR:
+        return 0
+    if detector == LR or detector == LRR:
+        return LR_LENGTH
+    return HISTORY_LENGTH
 
 
 @kernel
@@ -584,8 +629,10 @@ def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, histor
                 cache):
     """The policy's detector on host h (with VM `extra` added at the end of its list if
     >= 0), as CloudSim sums it: the list's VMs in order, then the extra one."""
+    detector = options[O_DETECTOR]
+    needed = _history_needed(detector)
     if hi[h, H_CACHED] == 0:
-        _fill_cache(h, hf, hi, hv, vf, vi, vhist, cache)
+        _fill_cache(h, needed, hf, hi, hv, vf, vi, vhist, cache)
     total = hf[h, H_TOTAL]
     requested = cache[h, C_REQUESTED]
     max_ram = cache[h, C_MAX_RAM]
@@ -594,13 +641,11 @@ def _overloaded(h, extra, hf, hi, hv, vf, vi, vhist, options, parameters, histor
         if vf[extra, V_RAM] > max_ram:
             max_ram = vf[extra, V_RAM]
     current = requested / total
-    detector = options[O_DETECTOR]
     length = 0
     intervals = 0.0
-    if detector != 0:
+    if detector != THR:
         # LR reads only the newest 10 values; the trimmed length of the sum (of values >= 0)
         # is the longer of the two trimmed lengths, and at least 1 (as CloudSim counts).
-        needed = LR_LENGTH if detector == LR or detector == LRR else HISTORY_LENGTH
         for i in range(needed):
             history[i] = cache[h, i]
         last = int(cache[h, C_LENGTH])
@@ -854,6 +899,8 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
     ram = _ram_request(vf, vi, v, cloudsim)
     bw = _bw_request(vf, vi, v, cloudsim)
     n_fit = 0
+    best = -1           # the least increase so far (the first of equal ones)
+    min_power = BIG
     for k in range(counts[0]):
         h = cand[k]
         if excluded[h]:
@@ -879,14 +926,11 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
                     - _power(h, hi, watts, min(planned / hf[h, H_TOTAL], 1.0)))
         fit_diff[n_fit] = diff
         fit_host[n_fit] = h if planned == 0 else -h - 1
+        if diff < min_power:
+            min_power = diff
+            best = n_fit
         n_fit += 1
     while True:
-        best = -1
-        min_power = BIG
-        for j in range(n_fit):
-            if fit_diff[j] < min_power:
-                min_power = fit_diff[j]
-                best = j
         if best < 0:
             return -1
         code = fit_host[best]
@@ -897,6 +941,12 @@ def _find_host(v, excluded, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist
                            scratch, cache):
             return h
         fit_diff[best] = np.inf
+        best = -1
+        min_power = BIG
+        for j in range(n_fit):
+            if fit_diff[j] < min_power:
+                min_power = fit_diff[j]
+                best = j
 
 
 @kernel
@@ -1173,8 +1223,8 @@ def _queue_completion(pending_time, pending_vm, pending_host, n, time, v, x):
 
 
 @kernel
-def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, source,
-                         hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, involved, marks,
+                         source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
                          parameters, awake, result):
     """Complete the queued migrations due by `limit`, an instant at a time
     (PowerDatacenter.processVmMigrate): the datacenter is updated at that instant if time
@@ -1207,8 +1257,8 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
             done += 1
         # CloudSim updates the whole datacenter again at tc; only the hosts the migrations
         # changed can measure differently at the same instant.
-        _update_hosts(tc, involved, n_involved, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                      vhist, options, parameters, result, True)
+        _update_hosts(tc, involved, n_involved, marks, source, hf, hi, hv, hreq, halloc, hmig,
+                      vf, vi, vhist, options, parameters, result, True)
     for j in range(done, n):
         pending_time[j - done] = pending_time[j]
         pending_vm[j - done] = pending_vm[j]
@@ -1320,6 +1370,10 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
     n_hosts = hf.shape[0]
     n_vms = vf.shape[0]
     result = np.zeros(N_RESULTS)
+    # The power models with their divisions done once (every kernel below takes these).
+    power = np.empty((n_hosts, N_PREPARED))
+    for h in range(n_hosts):
+        prepare_power(hi[h, H_KIND], watts[h], power[h])
     if options[O_SEED] >= 0:
         np.random.seed(options[O_SEED])
     hv = np.full((n_hosts, list_capacity), -1, np.int64)
@@ -1371,7 +1425,7 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
     if cloudsim:
         # CloudSim creates every VM at t = 0, in id order.
         result[R_NOT_PLACED] += _place(np.arange(n_vms), n_vms, hf, hi, hv, hreq, halloc,
-                                       hmig, watts, vf, vi, vhist, options, parameters, awake,
+                                       hmig, power, vf, vi, vhist, options, parameters, awake,
                                        result, scratch_hosts, scratch_saves, waiting)
         next_start = n_vms
         next_end = n_vms
@@ -1380,6 +1434,7 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
             hf[h, H_RAM_USED] = 0.0
             hf[h, H_BW_USED] = 0.0
     involved = np.empty(8 * n_vms + 32, np.int64)
+    marks = np.zeros((n_hosts + 63) // 64, np.uint64)
     pending_time = np.empty(4 * n_vms + 16)
     pending_vm = np.empty(4 * n_vms + 16, np.int64)
     pending_host = np.empty(4 * n_vms + 16, np.int64)
@@ -1397,8 +1452,8 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
         # Migrations that complete by t run first (their events were scheduled before this
         # update's).
         n_pending = _complete_migrations(t, pending_time, pending_vm, pending_host, n_pending,
-                                         involved, source, hf, hi, hv, hreq, halloc, hmig,
-                                         watts, vf, vi, vhist, options, parameters, awake,
+                                         involved, marks, source, hf, hi, hv, hreq, halloc, hmig,
+                                         power, vf, vi, vhist, options, parameters, awake,
                                          result)
         # vmsched: VMs present in updates with start_s <= t < end_s. Departures first, then
         # the VMs waiting for a host (in the order they came) and the new arrivals are placed.
@@ -1429,7 +1484,7 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 trying[n_trying] = v
                 n_trying += 1
         if n_trying > 0:
-            n_waiting = _place(trying, n_trying, hf, hi, hv, hreq, halloc, hmig, watts, vf,
+            n_waiting = _place(trying, n_trying, hf, hi, hv, hreq, halloc, hmig, power, vf,
                                vi, vhist, options, parameters, awake, result, scratch_hosts,
                                scratch_saves, waiting)
             for j in range(n_waiting):
@@ -1439,12 +1494,12 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 if vi[v, V_STATUS] == RUNNING and vf[v, V_FIRST_TRY] < t:
                     result[R_DELAYED] += 1
                     result[R_DELAY_S] += t - vf[v, V_FIRST_TRY]
-        _update(t, True, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist, options,
+        _update(t, True, source, hf, hi, hv, hreq, halloc, hmig, power, vf, vi, vhist, options,
                 parameters, awake, result)
         granting = result[R_GRANTING] == 1
         n_plan = 0
         if options[O_POLICY] == MIGRATE:
-            n_plan = _round(t, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+            n_plan = _round(t, source, hf, hi, hv, hreq, halloc, hmig, power, vf, vi, vhist,
                             options, parameters, awake, result, plan_vm, plan_host,
                             series[row], scratch_hosts, scratch_saves)
             result[R_ROUNDS] += 1
@@ -1506,8 +1561,8 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 sharing[plan_host[k]] = 0
                 if vi[plan_vm[k], V_HOST] >= 0:
                     sharing[vi[plan_vm[k], V_HOST]] = 0
-        _update_hosts(t, involved, n_involved, source, hf, hi, hv, hreq, halloc, hmig, vf, vi,
-                      vhist, options, parameters, result, False)
+        _update_hosts(t, involved, n_involved, marks, source, hf, hi, hv, hreq, halloc, hmig,
+                      vf, vi, vhist, options, parameters, result, False)
         # Queue the migrations' completions, in time order (ties: in the order they started,
         # which is the order CloudSim's events run in).
         for k in range(n_plan):
@@ -1519,16 +1574,16 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
                 break
         if row < series.shape[0]:
             active = 0
-            power = 0.0
+            fleet_w = 0.0
             for h in range(n_hosts):
                 if hf[h, H_UTIL] > 0:
                     active += 1
-                    power += _power(h, hi, watts, min(_fraction(hf, h, hf[h, H_UTIL]), 1.0))
+                    fleet_w += _power(h, hi, power, min(_fraction(hf, h, hf[h, H_UTIL]), 1.0))
             series[row, S_TIME] = t
             series[row, S_ACTIVE_HOSTS] = active
             series[row, S_ENERGY_J] = result[R_ENERGY_J]
             series[row, S_MIGRATIONS] = result[R_MIGRATIONS]
-            series[row, S_POWER_W] = power
+            series[row, S_POWER_W] = fleet_w
             row += 1
         if cloudsim and not granting:
             # No cloudlet gets CPU any more (every VM's demand or share is 0): CloudSim
@@ -1536,10 +1591,10 @@ def run_consolidation(source, hf, hi, watts, vf, vi, options, parameters, list_c
             break
         t = t + interval
     n_pending = _complete_migrations(end, pending_time, pending_vm, pending_host, n_pending,
-                                     involved, source, hf, hi, hv, hreq, halloc, hmig, watts,
-                                     vf, vi, vhist, options, parameters, awake, result)
+                                     involved, marks, source, hf, hi, hv, hreq, halloc, hmig,
+                                     power, vf, vi, vhist, options, parameters, awake, result)
     if not cloudsim and result[R_END_S] < end and result[R_ERROR] == ERR_NONE:
-        _update(end, False, source, hf, hi, hv, hreq, halloc, hmig, watts, vf, vi, vhist,
+        _update(end, False, source, hf, hi, hv, hreq, halloc, hmig, power, vf, vi, vhist,
                 options, parameters, awake, result)
     for j in range(n_waiting):
         if vi[waiting[j], V_STATUS] == WAITING:
