@@ -258,7 +258,31 @@ def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi,
     hi[h, H_CACHED] = 0
     hf[h, H_RAM_USED] += _ram_request(vf, vi, v, cloudsim)
     hf[h, H_BW_USED] += _bw_request(vf, vi, v, cloudsim)
-    _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+    # The list's grants are those of _reallocate (each host's are kept up to date), so when
+    # they were all granted in full (available > 0: an oversubscribed host has 0 left) and
+    # the new request fits what is left, _reallocate would grant the same and this one in
+    # full, with the same sums in the same order: only the new VM's grant is added.
+    c = request
+    if c > hf[h, H_PE]:
+        c = min(c, hf[h, H_PE] * vf[v, V_VCPUS])
+    total = c * 0.1 if migrating_in else c
+    available = hf[h, H_AVAIL]
+    if available > 0 and available >= total:
+        if migrating_in:
+            granted = c * 0.1
+        elif vi[v, V_IN_MIG] == 1:
+            granted = c * 0.9
+        else:
+            granted = c
+        halloc[h, n] = granted
+        hf[h, H_AVAIL] = available - total
+        planned = hf[h, H_PLANNED]
+        if migrating_in:
+            planned += granted * 0.9 / 0.1
+        planned += granted
+        hf[h, H_PLANNED] = planned
+    else:
+        _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
 
 
 @kernel
