@@ -288,6 +288,15 @@ def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi,
 @kernel
 def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim):
     """Take VM v out of host h's list (vmDestroy / the end of a migration in)."""
+    if _take_out(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim):
+        _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
+
+
+@kernel
+def _take_out(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim):
+    """_remove without granting again: the host's grants are left stale, H_AVAIL at -1 to say
+    so (an _append then grants in full), for a caller that measures the host before anything
+    reads them. Returns whether v was in the list."""
     n = hi[h, H_N]
     for i in range(n):
         if hv[h, i] == v and hmig[h, i] == migrating_in:
@@ -300,8 +309,9 @@ def _remove(h, v, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim
             hi[h, H_CACHED] = 0
             hf[h, H_RAM_USED] -= _ram_request(vf, vi, v, cloudsim)
             hf[h, H_BW_USED] -= _bw_request(vf, vi, v, cloudsim)
-            _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
-            return
+            hf[h, H_AVAIL] = -1.0
+            return True
+    return False
 
 
 @scalar_helper
@@ -1271,8 +1281,8 @@ def _complete_migrations(limit, pending_time, pending_vm, pending_host, n, invol
             if origin >= 0:
                 involved[n_involved] = origin
                 n_involved += 1
-                _remove(origin, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
-            _remove(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+                _take_out(origin, v, False, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
+            _take_out(x, v, True, hf, hi, hv, hreq, halloc, hmig, vf, vi, cloudsim)
             vi[v, V_IN_MIG] = 0
             if vi[v, V_STATUS] != DESTROYED:
                 _append(x, v, vf[v, V_REQ], False, hf, hi, hv, hreq, halloc, hmig, vf, vi,
