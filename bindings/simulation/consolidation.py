@@ -201,28 +201,15 @@ def _source(workload, rules, duration_s):
     if duration_s is not None and float(duration_s) != end:
         raise InvalidRequest(f"duration_s = {shown(duration_s)}: a trace workload runs for "
                              f"its traces' {end:g} s")
-    samples = np.empty((len(table), n_samples + 1))
+    # One row of samples per VM (the engine repeats the last past the end).
     first = int(cpu.offsets[0])
     if np.array_equal(cpu.offsets, first + n_samples * np.arange(len(table) + 1)):
-        # Traces stored one after another (as readers store them): one reshaped copy.
-        samples[:, :n_samples] = cpu.values[first:cpu.offsets[-1]].reshape(len(table),
-                                                                            n_samples)
+        # Traces stored one after another (as readers store them): a view.
+        samples = cpu.values[first:cpu.offsets[-1]].reshape(len(table), n_samples)
     else:
-        samples[:, :n_samples] = cpu.values[cpu.offsets[:-1, None]
-                                            + np.arange(n_samples)[None, :]]
-    samples[:, n_samples] = samples[:, n_samples - 1]
+        samples = cpu.values[cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]]
     source = (np.int64(engine.DENSE), frozen(samples), nothing, nothing, 0.0, np.uint64(0))
     return source, end, start, stop
-
-
-def _host_classes(keys):
-    """Classes of interchangeable hosts: hosts whose rows of `keys` (capacity, speed,
-    memory, bandwidth, power model) are equal share a class; classes are numbered in the
-    order of their first host."""
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.reshape(-1)]
 
 
 def _anti_affinity(workload, rules):
@@ -266,7 +253,8 @@ def _hosts_from_setup(setup):
     pcpus = np.array([k[0] for k in kinds], np.float64)
     speed = np.array([k[1] for k in kinds], np.float64)
     memory = np.array([k[2] for k in kinds], np.float64)
-    models = [resolve_power_model(k[3]) for k in kinds]
+    resolved = {k[3]: resolve_power_model(k[3]) for k in setup.host_types}
+    models = [resolved[k[3]] for k in kinds]
     bandwidth = np.full(n, setup.bandwidth_mbps)
     return pcpus, speed, memory, bandwidth, models
 
@@ -407,8 +395,14 @@ def consolidate(workload, policy="lr-mmt-1.2", *, preset=None, rules=None, fleet
     codes = np.array([code_of[id(m)] for m in models], np.int64)
     hi[:, engine.H_KIND] = codes
     watts[:] = np.array([points_of[id(m)] for m in models])
-    hi[:, engine.H_CLASS] = _host_classes(np.column_stack(
-        [hf[:, engine.H_TOTAL], speed, memory, bandwidth, codes, watts]))
+    # Classes of interchangeable hosts: same capacity, speed, memory, bandwidth and power
+    # model (kind and watts), numbered in the order of their first host.
+    model_key = {key: (code_of[key], points_of[key].tobytes()) for key in distinct}
+    classes = {}
+    hi[:, engine.H_CLASS] = [
+        classes.setdefault(key, len(classes)) for key in zip(
+            hf[:, engine.H_TOTAL].tolist(), speed.tolist(), memory.tolist(),
+            bandwidth.tolist(), [model_key[id(m)] for m in models])]
 
     vf = np.zeros((n_vms, engine.N_VF))
     vi = np.zeros((n_vms, engine.N_VI), np.int64)

@@ -119,10 +119,12 @@ DENSE, SYNTHETIC = 0, 1
 @scalar_helper
 def _sample(source, v, k):
     """VM v's utilisation at sample k (time k x 300 s): source = (kind, dense, level,
-    daily_profile, noise_cv, seed). DENSE: dense[v, k]. SYNTHETIC: the synthetic model of
+    daily_profile, noise_cv, seed). DENSE: dense[v, k], the last sample repeated past the
+    end (as CloudSim reads one sample past a day's last). SYNTHETIC: the synthetic model of
     vmsched.engine.simulation.kernels_utilization (row v, tick k), computed when asked."""
     if source[0] == DENSE:
-        return source[1][v, k]
+        dense = source[1]
+        return dense[v, min(k, dense.shape[1] - 1)]
     return _synthetic_sample(source[2], source[3], source[4], source[5], v, k)
 
 
