@@ -91,8 +91,8 @@ def prepared_power_at(kind, prepared, u):
         if abs(tenths - math.floor(tenths + 0.5)) < 1e-9 and u % 0.1 == 0:
             return prepared[int(u * 10)]
         low = int(math.floor(u * 10))
-        if math.ceil(u * 10) == low:       # (a delta of 0 adds nothing)
-            return prepared[low]
+        if math.ceil(u * 10) == low:       # a delta of 0, added as power_at adds it (its sign)
+            return prepared[low] + 0.0 * (u - TENTHS[low]) * 100
         return prepared[low] + prepared[N_POINTS + low] * (u - TENTHS[low]) * 100
     idle = prepared[0]
     constant = prepared[N_POINTS]
