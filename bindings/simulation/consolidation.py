@@ -201,13 +201,10 @@ def _source(workload, rules, duration_s):
     if duration_s is not None and float(duration_s) != end:
         raise InvalidRequest(f"duration_s = {shown(duration_s)}: a trace workload runs for "
                              f"its traces' {end:g} s")
-    # One row of samples per VM (the engine repeats the last past the end).
+    # One row of samples per VM, a view (traces of one length lie one after another); the
+    # engine repeats the last sample past the end.
     first = int(cpu.offsets[0])
-    if np.array_equal(cpu.offsets, first + n_samples * np.arange(len(table) + 1)):
-        # Traces stored one after another (as readers store them): a view.
-        samples = cpu.values[first:cpu.offsets[-1]].reshape(len(table), n_samples)
-    else:
-        samples = cpu.values[cpu.offsets[:-1, None] + np.arange(n_samples)[None, :]]
+    samples = cpu.values[first:cpu.offsets[-1]].reshape(len(table), n_samples)
     source = (np.int64(engine.DENSE), frozen(samples), nothing, nothing, 0.0, np.uint64(0))
     return source, end, start, stop
 
