@@ -183,6 +183,33 @@ def _bw_request(vf, vi, v, cloudsim):
 
 # --- one host's list and time-shared scheduler --------------------------------------------
 
+@scalar_helper
+def _capped(request, pe, vcpus):
+    """A VM's CPU request as the scheduler sees it: above one pCPU, at most its vCPUs' worth."""
+    if request > pe:
+        return min(request, pe * vcpus)
+    return request
+
+
+@scalar_helper
+def _grant_in_full(c, migrating_in, in_migration):
+    """The MIPS a (capped) request c is granted on a host with room for it: 10% on the target
+    of a migration, 90% on its source, else all of it."""
+    if migrating_in:
+        return c * 0.1
+    if in_migration:
+        return c * 0.9
+    return c
+
+
+@scalar_helper
+def _planned_with(planned, granted, migrating_in):
+    """H_PLANNED with one more grant added: a VM migrating in counts at what it will get."""
+    if migrating_in:
+        planned += granted * 0.9 / 0.1
+    return planned + granted
+
+
 @kernel
 def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     """Grant the requests of host h's VMs in list order (VmSchedulerTimeSharedOverSubscription)."""
@@ -191,34 +218,23 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     available = hf[h, H_TOTAL]
     over = False
     for i in range(n):
-        c = hreq[h, i]
-        if c > pe:                  # above one pCPU: capped at the VM's vCPUs' worth
-            c = min(c, pe * vf[hv[h, i], V_VCPUS])
+        c = _capped(hreq[h, i], pe, vf[hv[h, i], V_VCPUS])
         total = c * 0.1 if hmig[h, i] else c
         if not over and available >= total:
-            if hmig[h, i]:
-                halloc[h, i] = c * 0.1
-            elif vi[hv[h, i], V_IN_MIG] == 1:
-                halloc[h, i] = c * 0.9
-            else:
-                halloc[h, i] = c
+            halloc[h, i] = _grant_in_full(c, hmig[h, i], vi[hv[h, i], V_IN_MIG] == 1)
             available -= total
         else:
             over = True
     if over:
         required = 0.0
         for i in range(n):
-            c = hreq[h, i]
-            if c > pe:
-                c = min(c, pe * vf[hv[h, i], V_VCPUS])
+            c = _capped(hreq[h, i], pe, vf[hv[h, i], V_VCPUS])
             if hmig[h, i]:
                 c *= 0.1
             required += c
         scale = hf[h, H_TOTAL] / required
         for i in range(n):
-            c = hreq[h, i]
-            if c > pe:
-                c = min(c, pe * vf[hv[h, i], V_VCPUS])
+            c = _capped(hreq[h, i], pe, vf[hv[h, i], V_VCPUS])
             if hmig[h, i]:
                 m = c * 0.1
                 m *= scale
@@ -232,9 +248,7 @@ def _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi):
     hf[h, H_AVAIL] = available
     planned = 0.0
     for i in range(n):
-        if hmig[h, i]:
-            planned += halloc[h, i] * 0.9 / 0.1
-        planned += halloc[h, i]
+        planned = _planned_with(planned, halloc[h, i], hmig[h, i])
     hf[h, H_PLANNED] = planned
 
 
@@ -264,25 +278,13 @@ def _append(h, v, request, migrating_in, hf, hi, hv, hreq, halloc, hmig, vf, vi,
     # they were all granted in full (available > 0: an oversubscribed host has 0 left) and
     # the new request fits what is left, _reallocate would grant the same and this one in
     # full, with the same sums in the same order: only the new VM's grant is added.
-    c = request
-    if c > hf[h, H_PE]:
-        c = min(c, hf[h, H_PE] * vf[v, V_VCPUS])
+    c = _capped(request, hf[h, H_PE], vf[v, V_VCPUS])
     total = c * 0.1 if migrating_in else c
     available = hf[h, H_AVAIL]
     if available > 0 and available >= total:
-        if migrating_in:
-            granted = c * 0.1
-        elif vi[v, V_IN_MIG] == 1:
-            granted = c * 0.9
-        else:
-            granted = c
-        halloc[h, n] = granted
+        halloc[h, n] = _grant_in_full(c, migrating_in, vi[v, V_IN_MIG] == 1)
         hf[h, H_AVAIL] = available - total
-        planned = hf[h, H_PLANNED]
-        if migrating_in:
-            planned += granted * 0.9 / 0.1
-        planned += granted
-        hf[h, H_PLANNED] = planned
+        hf[h, H_PLANNED] = _planned_with(hf[h, H_PLANNED], halloc[h, n], migrating_in)
     else:
         _reallocate(h, hf, hi, hv, hreq, halloc, hmig, vf, vi)
 
